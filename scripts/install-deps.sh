@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs the system packages flowsafe and its tests need, only when missing.
+# Debian/Ubuntu: restic, MariaDB server + client, PHP CLI with mysqli, python3-venv.
+set -euo pipefail
+
+missing=()
+command -v restic >/dev/null || missing+=(restic)
+command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ] || missing+=(mariadb-server)
+command -v mariadb-dump >/dev/null || missing+=(mariadb-client)
+command -v php >/dev/null || missing+=(php-cli)
+if command -v php >/dev/null && ! php -m 2>/dev/null | grep -qi '^mysqli$'; then
+    missing+=(php-mysql)
+fi
+python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
+
+if [ ${#missing[@]} -eq 0 ]; then
+    exit 0
+fi
+echo "Installing: ${missing[*]}"
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,5 @@
+"""Entry point for ``python -m flowsafe``."""
+
+from flowsafe.cli import main
+
+main()

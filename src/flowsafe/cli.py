@@ -1,0 +1,192 @@
+"""The command line: parse options, call one ``run_*`` function, render. No logic here.
+
+Exit codes: 0 ok, 1 failed, 2 usage or configuration error, 3 verification
+found a problem (see errors.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from flowsafe import __version__, render
+from flowsafe.backup import run_backup
+from flowsafe.config import Config, DatabaseSettings, config_path, load_config
+from flowsafe.errors import EXIT_FAILED, FlowsafeError
+from flowsafe.init import InitOptions, run_init
+from flowsafe.prune import run_prune
+from flowsafe.snapshots import list_snapshots
+from flowsafe.status import run_status
+
+app = typer.Typer(
+    help="Complete, consistent, tested and restorable backups of ITFlow, stored with restic.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+class State:
+    """Global options, shared by every command."""
+
+    config_file: Path | None = None
+
+
+STATE = State()
+
+SiteOpt = Annotated[str | None, typer.Option("--site", help="Site name (default: the only one).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+
+def _config() -> Config:
+    return load_config(config_path(STATE.config_file))
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"flowsafe {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    config: Annotated[Path | None, typer.Option(
+        "--config", help="Config file (default $FLOWSAFE_CONFIG or /etc/flowsafe/flowsafe.toml)."
+    )] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+    version: Annotated[bool, typer.Option(
+        "--version", callback=_version, is_eager=True, help="Show the version."
+    )] = False,
+) -> None:
+    """Global options."""
+    STATE.config_file = config
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+@app.command()
+def init(
+    site: Annotated[Path, typer.Option("--site", help="The ITFlow install folder.")],
+    name: Annotated[str | None, typer.Option(help="Site name (default: folder name).")] = None,
+    repo: Annotated[str | None, typer.Option(
+        help="Repository: a path, or s3:/sftp:/rest:/b2: URL (default /var/backups/flowsafe)."
+    )] = None,
+    repo_password_file: Annotated[Path | None, typer.Option(
+        help="Existing file with the repository password (default: generate one)."
+    )] = None,
+    state_dir: Annotated[Path | None, typer.Option(
+        help="Where flowsafe keeps staging, locks and cache (default /var/lib/flowsafe)."
+    )] = None,
+    db_socket: Annotated[str | None, typer.Option(help="MariaDB socket override.")] = None,
+    db_user: Annotated[str | None, typer.Option(help="MariaDB user override.")] = None,
+    db_password_file: Annotated[Path | None, typer.Option(
+        help="File with the password for --db-user."
+    )] = None,
+) -> None:
+    """Read an ITFlow install, create or attach to the repository, write the config."""
+    path = config_path(STATE.config_file)
+    result = run_init(path, InitOptions(
+        site_path=site, name=name, repo_url=repo, repo_password_file=repo_password_file,
+        state_dir=state_dir,
+        database=DatabaseSettings(socket=db_socket, user=db_user, password_file=db_password_file),
+    ))
+    action = "Created" if result.repository_created else "Attached to"
+    render.out.print(
+        f"Site [bold]{result.site}[/] (ITFlow {result.app_version or 'unknown'}, schema "
+        f"{result.schema_version or 'unknown'}) configured in {result.config_path}.\n"
+        f"{action} the restic repository {result.repository_url}."
+    )
+    if result.password_generated:
+        render.out.print(
+            f"[bold yellow]The repository password is in {result.password_file}.[/] Store a copy "
+            "OFF this machine now (password manager, printed sheet): without it the backups "
+            "cannot be read, and it dies with this VM."
+        )
+
+
+@app.command()
+def backup(
+    site: SiteOpt = None,
+    reason: Annotated[str, typer.Option(
+        help="Why: manual, nightly, pre-update, post-update, ..."
+    )] = "manual",
+    json_out: JsonOpt = False,
+) -> None:
+    """Take one consistent snapshot: files + database + manifest."""
+    config = _config()
+    with render.progress_bars(enabled=not json_out) as bars:
+        result = run_backup(config, site, reason, bars)
+    if json_out:
+        render.print_json(result)
+    else:
+        render.show_backup(result)
+
+
+@app.command()
+def snapshots(site: SiteOpt = None, json_out: JsonOpt = False) -> None:
+    """List the site's snapshots, newest last."""
+    rows = list_snapshots(_config(), site)
+    if json_out:
+        render.print_json(rows)
+    else:
+        render.show_snapshots(rows)
+
+
+@app.command()
+def prune(
+    site: SiteOpt = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show, remove nothing.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Apply the retention policy (restic forget + prune), per site."""
+    results = run_prune(_config(), site, dry_run=dry_run)
+    if json_out:
+        render.print_json(results)
+        return
+    for result in results:
+        verb = "would remove" if result.dry_run else "removed"
+        render.out.print(f"site {result.site}: keeps {len(result.kept)}, {verb} "
+                         f"{len(result.removed)} snapshots")
+
+
+@app.command()
+def status(site: SiteOpt = None, json_out: JsonOpt = False) -> None:
+    """Health per site; exits 1 when a backup is older than the configured limit."""
+    rows = run_status(_config(), site)
+    if json_out:
+        render.print_json(rows)
+    else:
+        render.show_status(rows)
+    if not all(row.ok for row in rows):
+        raise typer.Exit(EXIT_FAILED)
+
+
+@app.command()
+def demo() -> None:
+    """A guided tour on a built-in sample site, in a temp folder (cleans up)."""
+    from flowsafe.demo import run_demo
+
+    with render.progress_bars() as bars:
+        run_demo(bars)
+
+
+def main() -> None:
+    """Console entry point: one line per error, documented exit codes.
+
+    Typer itself exits 2 on usage errors and honours ``typer.Exit``.
+    """
+    try:
+        app()
+    except FlowsafeError as exc:
+        render.err.print(f"[red]error:[/] {exc}", highlight=False)
+        sys.exit(exc.exit_code)
+    except OSError as exc:
+        render.err.print(f"[red]error:[/] {exc}", highlight=False)
+        sys.exit(EXIT_FAILED)

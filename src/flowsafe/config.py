@@ -1,0 +1,227 @@
+"""flowsafe's TOML configuration: one schema (pydantic) that validates, renders and documents it.
+
+Errors name the key path (``At 'sites.itflow.path': ...``) and are all reported in
+one message. Unknown keys are errors. The file holds repository credentials, so
+flowsafe writes it with mode 0600.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from flowsafe.errors import ConfigError
+from flowsafe.itflow.site import DEFAULT_EXCLUDES
+from flowsafe.secret import write_private
+
+DEFAULT_CONFIG = Path("/etc/flowsafe/flowsafe.toml")
+DEFAULT_REPOSITORY = "/var/backups/flowsafe"
+DEFAULT_STATE_DIR = Path("/var/lib/flowsafe")
+CONFIG_ENV = "FLOWSAFE_CONFIG"
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatabaseSettings(_Strict):
+    """Overrides of the database settings read from config.php."""
+
+    host: str | None = None
+    port: Annotated[int, Field(ge=1, le=65535)] | None = None
+    socket: str | None = None
+    user: str | None = None
+    password_file: Path | None = None
+    database: str | None = None
+
+
+class SiteConfig(_Strict):
+    """One ITFlow install."""
+
+    path: Path
+    repository: str = "default"
+    exclude: list[str] = Field(default_factory=lambda: list(DEFAULT_EXCLUDES))
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+
+    @field_validator("path")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        if not value.is_absolute():
+            raise ValueError("must be an absolute path")
+        return value
+
+
+class RepositoryConfig(_Strict):
+    """A restic repository: its URL, password file and backend credentials."""
+
+    url: str
+    password_file: Path
+    environment: dict[str, str] = Field(default_factory=dict)
+
+
+class Retention(_Strict):
+    """GFS retention applied per site by ``flowsafe prune`` (0 = rule not used)."""
+
+    keep_last: Annotated[int, Field(ge=0)] = 3
+    keep_daily: Annotated[int, Field(ge=0)] = 7
+    keep_weekly: Annotated[int, Field(ge=0)] = 4
+    keep_monthly: Annotated[int, Field(ge=0)] = 12
+    keep_yearly: Annotated[int, Field(ge=0)] = 3
+
+    def policy(self) -> dict[str, int]:
+        return {
+            "last": self.keep_last,
+            "daily": self.keep_daily,
+            "weekly": self.keep_weekly,
+            "monthly": self.keep_monthly,
+            "yearly": self.keep_yearly,
+        }
+
+
+class Monitoring(_Strict):
+    """Limits that make ``flowsafe status`` exit 1."""
+
+    max_backup_age_hours: Annotated[float, Field(gt=0)] = 26.0
+
+
+class Config(_Strict):
+    """The whole file."""
+
+    state_dir: Path = DEFAULT_STATE_DIR
+    repositories: dict[str, RepositoryConfig] = Field(default_factory=dict)
+    sites: dict[str, SiteConfig] = Field(default_factory=dict)
+    retention: Retention = Field(default_factory=Retention)
+    monitoring: Monitoring = Field(default_factory=Monitoring)
+
+    @field_validator("sites", "repositories")
+    @classmethod
+    def _names(cls, value: dict[str, object]) -> dict[str, object]:
+        for name in value:
+            if not re.match(NAME_PATTERN, name):
+                raise ValueError(f"name {name!r} must be letters, digits, '.', '_' or '-'")
+        return value
+
+
+def config_path(option: Path | None) -> Path:
+    """``--config``, else ``$FLOWSAFE_CONFIG``, else /etc/flowsafe/flowsafe.toml."""
+    if option is not None:
+        return option
+    env = os.environ.get(CONFIG_ENV)
+    return Path(env) if env else DEFAULT_CONFIG
+
+
+def _format_errors(path: Path, exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors():
+        where = ".".join(str(p) for p in error["loc"])
+        message = error["msg"]
+        if error["type"] == "extra_forbidden":
+            message = "unknown key (check the spelling; see the README's configuration section)"
+        parts.append(f"At '{where}': {message}")
+    return f"{path}: " + "; ".join(parts)
+
+
+def parse_config(text: str, path: Path) -> Config:
+    """Validate TOML text; every problem is reported in one ConfigError."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}; fix the file") from None
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(path, exc)) from None
+    for name, site in config.sites.items():
+        if site.repository not in config.repositories:
+            raise ConfigError(
+                f"{path}: At 'sites.{name}.repository': no repository named "
+                f"'{site.repository}' in [repositories]"
+            )
+    return config
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate the config file; a missing file says to run ``flowsafe init``."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"no flowsafe config at {path}: run `flowsafe init --site PATH` first, "
+            f"or pass --config / set {CONFIG_ENV}"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read the config {path}: {exc.strerror}") from None
+    return parse_config(text, path)
+
+
+def _toml(value: object) -> str:
+    """A TOML literal for str, Path, int, float, bool, or a list/dict of them."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{_toml(k)} = {_toml(v)}" for k, v in value.items()) + " }"
+    return json.dumps(str(value))
+
+
+def _table(header: str, model: BaseModel, comment: str = "") -> list[str]:
+    lines = [f"# {comment}"] if comment else []
+    lines.append(f"[{header}]")
+    for key, value in model.model_dump(exclude_none=True).items():
+        if isinstance(value, dict) and key != "environment":
+            continue
+        lines.append(f"{key} = {_toml(value)}")
+    return [*lines, ""]
+
+
+def render_config(config: Config) -> str:
+    """The config as commented TOML; ``parse_config(render_config(c)) == c``."""
+    lines = [
+        "# flowsafe configuration (mode 0600: it names repository credentials).",
+        "# Reference: see the README, section 'Configuration'.",
+        f"state_dir = {_toml(config.state_dir)}",
+        "",
+    ]
+    for name, repo in config.repositories.items():
+        lines += _table(f"repositories.{_toml(name)}", repo,
+                        "A restic repository; environment holds backend credentials (S3, B2).")
+    for name, site in config.sites.items():
+        lines += _table(f"sites.{_toml(name)}", site, "An ITFlow install.")
+        overrides = site.database.model_dump(exclude_none=True)
+        if overrides:
+            lines += _table(f"sites.{_toml(name)}.database", site.database,
+                            "Overrides of the database settings in config.php.")
+    lines += _table("retention", config.retention, "GFS retention for `flowsafe prune`.")
+    lines += _table("monitoring", config.monitoring, "Limits for `flowsafe status`.")
+    return "\n".join(lines)
+
+
+def save_config(config: Config, path: Path) -> None:
+    """Write the config with mode 0600 (checked by parsing it back first)."""
+    text = render_config(config)
+    parse_config(text, path)
+    write_private(path, text)
+
+
+def select_site(config: Config, name: str | None) -> tuple[str, SiteConfig]:
+    """The site named ``name``; without a name, the only site (else a clear error)."""
+    if not config.sites:
+        raise ConfigError("no site in the config: run `flowsafe init --site PATH`")
+    if name is None:
+        if len(config.sites) == 1:
+            return next(iter(config.sites.items()))
+        raise ConfigError(f"several sites configured; pass --site ({', '.join(config.sites)})")
+    if name not in config.sites:
+        known = ", ".join(config.sites)
+        raise ConfigError(f"no site named '{name}' in the config (known: {known})")
+    return name, config.sites[name]

@@ -1,0 +1,170 @@
+"""``flowsafe init``: read an ITFlow install, attach to or create the restic
+repository, and write the config (mode 0600). Never re-initialises a repository."""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from flowsafe.config import (
+    DEFAULT_REPOSITORY,
+    DEFAULT_STATE_DIR,
+    Config,
+    DatabaseSettings,
+    RepositoryConfig,
+    SiteConfig,
+    load_config,
+    save_config,
+)
+from flowsafe.errors import ConfigError
+from flowsafe.itflow.site import read_site, schema_version_in_use
+from flowsafe.mariadb.connection import connect
+from flowsafe.restic import WrongPasswordError
+from flowsafe.secret import write_private
+from flowsafe.sites import database_target, repository
+
+BACKEND_ENVIRONMENT = {
+    "s3": ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION", "AWS_SESSION_TOKEN"),
+    "b2": ("B2_ACCOUNT_ID", "B2_ACCOUNT_KEY"),
+    "azure": ("AZURE_ACCOUNT_NAME", "AZURE_ACCOUNT_KEY", "AZURE_ACCOUNT_SAS"),
+    "gs": ("GOOGLE_PROJECT_ID", "GOOGLE_APPLICATION_CREDENTIALS"),
+    "swift": ("OS_AUTH_URL", "OS_USERNAME", "OS_PASSWORD", "OS_TENANT_NAME", "OS_REGION_NAME"),
+}
+
+
+def backend_environment(url: str, environ: Mapping[str, str]) -> dict[str, str]:
+    """The backend credentials restic reads for this URL's scheme, taken from ``environ``."""
+    scheme = url.split(":", 1)[0] if ":" in url else ""
+    return {key: environ[key] for key in BACKEND_ENVIRONMENT.get(scheme, ()) if key in environ}
+
+
+@dataclass(frozen=True)
+class InitOptions:
+    """What ``flowsafe init`` was asked to do."""
+
+    site_path: Path
+    name: str | None = None
+    repo_url: str | None = None
+    repo_password_file: Path | None = None
+    state_dir: Path | None = None
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+
+
+@dataclass(frozen=True)
+class InitResult:
+    """What init did, for the one-time message about the repository password."""
+
+    site: str
+    config_path: Path
+    repository_url: str
+    password_file: Path
+    password_generated: bool
+    repository_created: bool
+    app_version: str | None
+    schema_version: str | None
+
+
+def site_name_for(path: Path) -> str:
+    """A config-safe name from the install folder (``/var/www/itflow.example.com``)."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", path.name).strip("-.") or "itflow"
+    return name[:64]
+
+
+def _repository_entry(config: Config, url: str, site: str) -> str:
+    """The name of the repository entry with this URL, or a fresh name for a new one."""
+    for name, repo in config.repositories.items():
+        if repo.url == url:
+            return name
+    return "default" if "default" not in config.repositories else site
+
+
+def run_init(config_path: Path, options: InitOptions) -> InitResult:
+    """Add (or re-attach) a site and its repository to the config."""
+    site_path = options.site_path.resolve()
+    install = read_site(site_path)
+    config = load_config(config_path) if config_path.exists() else Config(
+        state_dir=options.state_dir or DEFAULT_STATE_DIR
+    )
+    if options.state_dir and options.state_dir != config.state_dir:
+        config = config.model_copy(update={"state_dir": options.state_dir})
+    name = options.name or site_name_for(site_path)
+    existing = config.sites.get(name)
+    if existing and existing.path != site_path:
+        raise ConfigError(
+            f"site '{name}' is already configured for {existing.path}; choose another --name"
+        )
+    url = options.repo_url or (
+        config.repositories[existing.repository].url if existing else DEFAULT_REPOSITORY
+    )
+    repo_name = _repository_entry(config, url, name)
+    known = config.repositories.get(repo_name)
+    site = SiteConfig(path=site_path, repository=repo_name, database=options.database)
+    target = database_target(install.config, site)
+    with connect(target) as conn:
+        schema = schema_version_in_use(conn)
+
+    generated = False
+    if options.repo_password_file is not None:
+        password_file = options.repo_password_file.resolve()
+        if not password_file.is_file():
+            raise ConfigError(
+                f"--repo-password-file {password_file} does not exist; give the file that "
+                "holds the repository password, or leave the option out to generate one"
+            )
+    elif known is not None:
+        password_file = known.password_file
+    else:
+        password_file = config_path.parent / f"{repo_name}.password"
+        generated = not password_file.exists()
+    pending = password_file.with_name(password_file.name + ".new")
+    if generated:
+        write_private(pending, secrets.token_urlsafe(32) + "\n")
+    environment = {**(known.environment if known else {}),
+                   **backend_environment(url, os.environ)}
+    repo = RepositoryConfig(
+        url=url, password_file=pending if generated else password_file, environment=environment,
+    )
+    config = config.model_copy(update={"repositories": {**config.repositories, repo_name: repo}})
+    restic = repository(config, repo_name)
+    restic.version()
+    created = False
+    try:
+        try:
+            created = not restic.exists()
+        except WrongPasswordError:
+            if not generated:
+                raise
+            created = False
+        if created:
+            restic.init()
+        elif generated:
+            raise ConfigError(
+                f"a restic repository already exists at {url}: pass --repo-password-file "
+                "with its password to attach to it"
+            )
+    finally:
+        if generated and pending.exists():
+            if created:
+                os.replace(pending, password_file)
+            else:
+                pending.unlink()
+    repo = repo.model_copy(update={"password_file": password_file})
+    config = config.model_copy(update={
+        "repositories": {**config.repositories, repo_name: repo},
+        "sites": {**config.sites, name: site},
+    })
+    save_config(config, config_path)
+    return InitResult(
+        site=name,
+        config_path=config_path,
+        repository_url=url,
+        password_file=password_file,
+        password_generated=generated,
+        repository_created=created,
+        app_version=install.app_version,
+        schema_version=schema,
+    )

@@ -1,0 +1,1 @@
+"""Everything that knows how ITFlow lays out and stores its data."""

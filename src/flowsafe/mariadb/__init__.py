@@ -1,0 +1,1 @@
+"""Everything that talks to MariaDB: connections, dumps, loads, private servers."""

@@ -1,0 +1,50 @@
+"""The ``Secret`` type: a string that never shows itself in repr, str or logs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+class Secret:
+    """Wraps a password or key; ``reveal()`` is the only way to read it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    @classmethod
+    def from_file(cls, path: Path) -> Secret:
+        """Read a secret from the first line of a file (trailing newline dropped)."""
+        text = path.read_text(encoding="utf-8")
+        return cls(text.splitlines()[0] if text else "")
+
+
+def write_private(path: Path, data: str | bytes) -> None:
+    """Write ``data`` to ``path`` with mode 0600 from the first byte on."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, raw)
+    finally:
+        os.close(fd)

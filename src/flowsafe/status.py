@@ -1,0 +1,62 @@
+"""``flowsafe status``: per site, the newest backup and its age, the last attempt's
+result on this machine, and the repository size; stale means exit 1."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from flowsafe import runs
+from flowsafe.config import Config
+from flowsafe.sites import open_site
+
+
+@dataclass(frozen=True)
+class SiteStatus:
+    """One site's health."""
+
+    site: str
+    last_backup: datetime | None
+    last_backup_id: str | None
+    age_hours: float | None
+    snapshots: int
+    last_attempt: dict[str, Any] | None
+    repository: str
+    repository_bytes: int
+    max_age_hours: float
+    ok: bool
+    problem: str | None
+
+
+def site_status(config: Config, name: str) -> SiteStatus:
+    site = open_site(config, name)
+    snaps = site.restic.snapshots(site.tags)
+    limit = config.monitoring.max_backup_age_hours
+    newest = snaps[-1] if snaps else None
+    age = (datetime.now(UTC) - newest.time).total_seconds() / 3600 if newest else None
+    attempt = runs.read(config.state_dir, site.name).get("backup")
+    problem = None
+    if newest is None:
+        problem = "no backup yet: run `flowsafe backup`"
+    elif age is not None and age > limit:
+        problem = f"newest backup is {age:.1f} h old (limit {limit:g} h)"
+    return SiteStatus(
+        site=site.name,
+        last_backup=newest.time if newest else None,
+        last_backup_id=newest.short_id if newest else None,
+        age_hours=age,
+        snapshots=len(snaps),
+        last_attempt=attempt,
+        repository=site.restic.repo.url,
+        repository_bytes=site.restic.raw_size(),
+        max_age_hours=limit,
+        ok=problem is None,
+        problem=problem,
+    )
+
+
+def run_status(config: Config, site_name: str | None) -> list[SiteStatus]:
+    """Status of one site or of every configured site."""
+    names = [site_name] if site_name else list(config.sites)
+    return [site_status(config, name) for name in names]

@@ -1,0 +1,48 @@
+"""Shared fixtures: one factory for real private MariaDB servers (no mocks)."""
+
+from __future__ import annotations
+
+import itertools
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from flowsafe.mariadb.connection import DbTarget, connect
+from flowsafe.mariadb.instance import PrivateServer, private_server
+from tests.s3 import s3_server  # noqa: F401
+
+_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def mariadb_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateServer]:
+    """One private MariaDB for the whole test session (started and stopped here)."""
+    with private_server(tmp_path_factory.mktemp("mariadb")) as server:
+        yield server
+
+
+@pytest.fixture
+def database(mariadb_server: PrivateServer) -> Iterator[DbTarget]:
+    """A fresh empty database on the session server, dropped afterwards."""
+    name = f"t{next(_counter)}"
+    root = mariadb_server.target()
+    with connect(root) as conn, conn.cursor() as cur:
+        cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci")
+    yield root.with_database(name)
+    with connect(root) as conn, conn.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 256 KiB tmpfs, to fill a disk on purpose (tests run as root; failing to mount fails)."""
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)],
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        pytest.fail(f"cannot mount a tmpfs (the tests need root): {done.stderr.strip()}")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
