@@ -8,7 +8,7 @@ command -v restic >/dev/null || missing+=(restic)
 command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ] || missing+=(mariadb-server)
 command -v mariadb-dump >/dev/null || missing+=(mariadb-client)
 command -v php >/dev/null || missing+=(php-cli)
-if command -v php >/dev/null && ! php -m 2>/dev/null | grep -qi '^mysqli$'; then
+if command -v php >/dev/null && ! grep -qix mysqli <<<"$(php -m 2>/dev/null)"; then
     missing+=(php-mysql)
 fi
 python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)

@@ -22,13 +22,13 @@ from flowsafe import __version__, runs
 from flowsafe.config import Config
 from flowsafe.errors import ConfigError
 from flowsafe.itflow.site import schema_version_in_use
-from flowsafe.lock import site_lock
 from flowsafe.manifest import DatabaseEntry, FilesEntry, ItflowEntry, Manifest, TableEntry
 from flowsafe.mariadb.connection import connect, server_version
 from flowsafe.mariadb.dump import DumpResult, dump_database
 from flowsafe.restic import Progress as ResticProgress
 from flowsafe.scan import TreeStats, scan_tree
-from flowsafe.sites import Site, open_site
+from flowsafe.session import locked_site
+from flowsafe.sites import Site
 
 log = logging.getLogger(__name__)
 
@@ -174,22 +174,23 @@ def _take(site: Site, reason: str, progress: ProgressFn) -> BackupResult:
     )
 
 
+def backup_site(config: Config, site: Site, reason: str, progress: ProgressFn) -> BackupResult:
+    """Back up a site whose lock the caller holds; records the outcome for ``status``."""
+    try:
+        result = _take(site, reason, progress)
+    except BaseException as exc:
+        runs.record(config.state_dir, site.name, "backup", ok=False, reason=reason,
+                    error=str(exc) or type(exc).__name__)
+        raise
+    runs.record(config.state_dir, site.name, "backup", ok=True, reason=reason,
+                snapshot=result.snapshot_id)
+    return result
+
+
 def run_backup(
     config: Config, site_name: str | None, reason: str = "manual",
     progress: ProgressFn = _no_progress,
 ) -> BackupResult:
-    """Back up one site; records the attempt's result for ``flowsafe status``."""
-    site = open_site(config, site_name)
-    with site_lock(config.state_dir, site.name, "backup") as held:
-        if held.previous_crashed:
-            log.warning("the previous flowsafe run on '%s' did not finish; cleaning up", site.name)
-            site.restic.unlock()
-        try:
-            result = _take(site, reason, progress)
-        except BaseException as exc:
-            runs.record(config.state_dir, site.name, "backup", ok=False, reason=reason,
-                        error=str(exc) or type(exc).__name__)
-            raise
-        runs.record(config.state_dir, site.name, "backup", ok=True, reason=reason,
-                    snapshot=result.snapshot_id)
-    return result
+    """Back up one site under its lock."""
+    with locked_site(config, site_name, "backup") as site:
+        return backup_site(config, site, reason, progress)

@@ -46,7 +46,7 @@ def backend_environment(url: str, environ: Mapping[str, str]) -> dict[str, str]:
 class InitOptions:
     """What ``flowsafe init`` was asked to do."""
 
-    site_path: Path
+    site_path: Path | None
     name: str | None = None
     repo_url: str | None = None
     repo_password_file: Path | None = None
@@ -58,7 +58,7 @@ class InitOptions:
 class InitResult:
     """What init did, for the one-time message about the repository password."""
 
-    site: str
+    site: str | None
     config_path: Path
     repository_url: str
     password_file: Path
@@ -74,6 +74,15 @@ def site_name_for(path: Path) -> str:
     return name[:64]
 
 
+def _default_url(config: Config, existing: SiteConfig | None) -> str:
+    """The site's repository, else the only configured one, else /var/backups/flowsafe."""
+    if existing is not None:
+        return config.repositories[existing.repository].url
+    if len(config.repositories) == 1:
+        return next(iter(config.repositories.values())).url
+    return DEFAULT_REPOSITORY
+
+
 def _repository_entry(config: Config, url: str, site: str) -> str:
     """The name of the repository entry with this URL, or a fresh name for a new one."""
     for name, repo in config.repositories.items():
@@ -82,34 +91,22 @@ def _repository_entry(config: Config, url: str, site: str) -> str:
     return "default" if "default" not in config.repositories else site
 
 
-def run_init(config_path: Path, options: InitOptions) -> InitResult:
-    """Add (or re-attach) a site and its repository to the config."""
-    site_path = options.site_path.resolve()
-    install = read_site(site_path)
-    config = load_config(config_path) if config_path.exists() else Config(
-        state_dir=options.state_dir or DEFAULT_STATE_DIR
-    )
-    if options.state_dir and options.state_dir != config.state_dir:
-        config = config.model_copy(update={"state_dir": options.state_dir})
-    name = options.name or site_name_for(site_path)
-    existing = config.sites.get(name)
-    if existing and existing.path != site_path:
-        raise ConfigError(
-            f"site '{name}' is already configured for {existing.path}; choose another --name"
-        )
-    url = options.repo_url or (
-        config.repositories[existing.repository].url if existing else DEFAULT_REPOSITORY
-    )
-    repo_name = _repository_entry(config, url, name)
-    known = config.repositories.get(repo_name)
-    site = SiteConfig(path=site_path, repository=repo_name, database=options.database)
-    target = database_target(install.config, site)
-    with connect(target) as conn:
-        schema = schema_version_in_use(conn)
+@dataclass(frozen=True)
+class _Attached:
+    config: Config
+    repo_name: str
+    password_file: Path
+    generated: bool
+    created: bool
 
+
+def _attach(config: Config, config_path: Path, url: str, repo_name: str,
+            password_option: Path | None) -> _Attached:
+    """Open (or create) the repository at ``url``; returns the config that names it."""
+    known = config.repositories.get(repo_name)
     generated = False
-    if options.repo_password_file is not None:
-        password_file = options.repo_password_file.resolve()
+    if password_option is not None:
+        password_file = password_option.resolve()
         if not password_file.is_file():
             raise ConfigError(
                 f"--repo-password-file {password_file} does not exist; give the file that "
@@ -138,7 +135,6 @@ def run_init(config_path: Path, options: InitOptions) -> InitResult:
         except WrongPasswordError:
             if not generated:
                 raise
-            created = False
         if created:
             restic.init()
         elif generated:
@@ -153,18 +149,60 @@ def run_init(config_path: Path, options: InitOptions) -> InitResult:
             else:
                 pending.unlink()
     repo = repo.model_copy(update={"password_file": password_file})
-    config = config.model_copy(update={
-        "repositories": {**config.repositories, repo_name: repo},
-        "sites": {**config.sites, name: site},
-    })
+    config = config.model_copy(update={"repositories": {**config.repositories, repo_name: repo}})
+    return _Attached(config, repo_name, password_file, generated, created)
+
+
+def _base_config(config_path: Path, state_dir: Path | None) -> Config:
+    config = load_config(config_path) if config_path.exists() else Config(
+        state_dir=state_dir or DEFAULT_STATE_DIR
+    )
+    if state_dir and state_dir != config.state_dir:
+        config = config.model_copy(update={"state_dir": state_dir})
+    return config
+
+
+def run_init(config_path: Path, options: InitOptions) -> InitResult:
+    """Add (or re-attach) a site and its repository to the config.
+
+    Without a site path, only attach to (or create) the repository: how a new
+    server that has no ITFlow yet gets at the backups for ``restore --to-path``.
+    """
+    config = _base_config(config_path, options.state_dir)
+    if options.site_path is None:
+        if options.repo_url is None:
+            raise ConfigError("pass --site PATH (an ITFlow install), or --repo URL with "
+                              "--repo-password-file to attach to a repository only")
+        repo_name = _repository_entry(config, options.repo_url, options.name or "default")
+        attached = _attach(config, config_path, options.repo_url, repo_name,
+                           options.repo_password_file)
+        save_config(attached.config, config_path)
+        return InitResult(None, config_path, options.repo_url, attached.password_file,
+                          attached.generated, attached.created, None, None)
+    site_path = options.site_path.resolve()
+    install = read_site(site_path)
+    name = options.name or site_name_for(site_path)
+    existing = config.sites.get(name)
+    if existing and existing.path != site_path:
+        raise ConfigError(
+            f"site '{name}' is already configured for {existing.path}; choose another --name"
+        )
+    url = options.repo_url or _default_url(config, existing)
+    repo_name = _repository_entry(config, url, name)
+    site = SiteConfig(path=site_path, repository=repo_name, database=options.database)
+    target = database_target(install.config, site)
+    with connect(target) as conn:
+        schema = schema_version_in_use(conn)
+    attached = _attach(config, config_path, url, repo_name, options.repo_password_file)
+    config = attached.config.model_copy(update={"sites": {**attached.config.sites, name: site}})
     save_config(config, config_path)
     return InitResult(
         site=name,
         config_path=config_path,
         repository_url=url,
-        password_file=password_file,
-        password_generated=generated,
-        repository_created=created,
+        password_file=attached.password_file,
+        password_generated=attached.generated,
+        repository_created=attached.created,
         app_version=install.app_version,
         schema_version=schema,
     )

@@ -9,8 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flowsafe.config import Config
-from flowsafe.lock import site_lock
-from flowsafe.sites import open_site
+from flowsafe.session import locked_site
 
 
 @dataclass(frozen=True)
@@ -28,8 +27,7 @@ def run_prune(config: Config, site_name: str | None, *, dry_run: bool) -> list[P
     names = [site_name] if site_name else list(config.sites)
     results = []
     for name in names:
-        site = open_site(config, name)
-        with site_lock(config.state_dir, site.name, "prune"):
+        with locked_site(config, name, "prune") as site:
             site.restic.unlock()
             outcome = site.restic.forget(
                 tags=site.tags, keep=config.retention.policy(), prune=not dry_run,

@@ -24,7 +24,13 @@ from rich.progress import (
 out = Console()
 err = Console(stderr=True)
 
-PHASES = {"dump": "Dumping database", "scan": "Scanning files", "upload": "Storing in restic"}
+PHASES = {
+    "dump": "Dumping database",
+    "scan": "Scanning files",
+    "upload": "Storing in restic",
+    "load": "Loading database",
+    "files": "Restoring files",
+}
 
 
 def size(value: int | None) -> str:
@@ -129,5 +135,67 @@ def show_status(rows: list[Any]) -> None:
         if attempt:
             result = "succeeded" if attempt["ok"] else f"FAILED: {attempt['error']}"
             out.print(f"  last attempt on this machine: {attempt['time']} {result}")
+        if row.rollback:
+            kept = ", ".join(x for x in (row.rollback.database, row.rollback.folder) if x)
+            out.print(f"  rollback state of the restore of {when(row.rollback.restored_at)}: "
+                      f"{kept} ({size(row.rollback.bytes)}); `flowsafe undo` or "
+                      "`flowsafe undo --purge`")
         if row.problem:
             out.print(f"  [red]{row.problem}[/]")
+
+
+def _versions(label: str, app: str | None, schema: str | None, expects: str | None) -> str:
+    return (f"  {label:<9} ITFlow {app or 'unknown'}, database schema {schema or 'unknown'}, "
+            f"code expects {expects or 'unknown'}")
+
+
+def show_plan(plan: Any) -> None:
+    """The restore plan the admin confirms."""
+    parts = " + ".join(p for p, on in (("database", plan.database), ("files", plan.files)) if on)
+    out.print(f"[bold]Restore plan[/] for site [bold]{plan.site}[/]: {parts} from snapshot "
+              f"{plan.snapshot_id[:8]} ({when(plan.snapshot_time)}, {plan.reason})")
+    out.print(_versions("snapshot:", plan.incoming.app, plan.incoming.schema,
+                        plan.incoming.expected_schema))
+    out.print(_versions("live:", plan.live.app, plan.live.schema, plan.live.expected_schema))
+    steps = ["take a pre-restore backup of the current state"] if plan.safety_backup else []
+    steps += ["build the snapshot beside production (scratch database, sibling folder) "
+              "and check it against the manifest"]
+    steps += [f"then replace {what}" for what in plan.replaces]
+    steps += [f"keep {what} (flowsafe undo swaps it back)" for what in plan.keeps]
+    for number, step in enumerate(steps, 1):
+        out.print(f"  {number}. {step}")
+    for warning in plan.warnings:
+        out.print(f"  [yellow]warning:[/] {warning}")
+    if plan.refusal:
+        out.print(f"  [red]refused:[/] {plan.refusal} (--force overrides)")
+
+
+def show_restore(result: Any) -> None:
+    kept = [str(x) for x in (result.rollback_database, result.rollback_folder) if x]
+    out.print(f"[green]Restored[/] snapshot {result.plan.snapshot_id[:8]} into site "
+              f"'{result.plan.site}'.")
+    if result.safety_snapshot:
+        out.print(f"  pre-restore backup: snapshot {result.safety_snapshot[:8]}")
+    out.print(f"  kept for `flowsafe undo`: {', '.join(kept)}")
+    out.print("  `flowsafe undo --purge` deletes it once the site works.")
+
+
+def show_rollback(kept: Any, purge: bool) -> None:
+    what = [f"database '{kept.db.sink}'" if kept.db else "", str(kept.files.sink)
+            if kept.files else ""]
+    verb = "Delete" if purge else "Swap back"
+    out.print(f"{verb} the state replaced by the restore of {when(kept.started)} "
+              f"(snapshot {kept.snapshot[:8]}): {', '.join(w for w in what if w)}")
+
+
+def show_elsewhere_plan(options: Any, manifest: Any) -> None:
+    out.print(f"Restore snapshot {options.snapshot} of site '{manifest.site}' (ITFlow "
+              f"{manifest.itflow.app_version or 'unknown'}, schema "
+              f"{manifest.itflow.schema_version or 'unknown'}) to {options.to_path} and "
+              f"database '{options.target.database}' as {options.target.where()}; config.php "
+              "there gets these database settings.")
+
+
+def show_elsewhere(result: Any) -> None:
+    out.print(f"[green]Restored[/] snapshot {result.snapshot_id[:8]} to {result.path}, database "
+              f"'{result.database}' ({result.where}). Point the web server at it, then log in.")

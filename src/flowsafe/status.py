@@ -5,11 +5,43 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from flowsafe import runs
 from flowsafe.config import Config
-from flowsafe.sites import open_site
+from flowsafe.mariadb.connection import connect
+from flowsafe.restore import journal
+from flowsafe.scan import scan_tree
+from flowsafe.sites import Site, open_site
+
+
+@dataclass(frozen=True)
+class Rollback:
+    """State the last restore replaced, kept for ``flowsafe undo``."""
+
+    restored_at: datetime
+    snapshot: str
+    database: str | None
+    folder: str | None
+    bytes: int
+
+
+def rollback_status(state_dir: Path, site: Site) -> Rollback | None:
+    kept = journal.read(state_dir, site.name, "rollback")
+    if kept is None:
+        return None
+    size = 0
+    if kept.files is not None and kept.files.sink.is_dir():
+        size += scan_tree(kept.files.sink, []).bytes
+    if kept.db is not None:
+        with connect(site.database, database="") as conn, conn.cursor() as cur:
+            cur.execute("SELECT COALESCE(SUM(DATA_LENGTH + INDEX_LENGTH), 0) FROM "
+                        "information_schema.TABLES WHERE TABLE_SCHEMA = %s", (kept.db.sink,))
+            row = cur.fetchone()
+            size += int(row[0]) if row else 0
+    return Rollback(kept.started, kept.snapshot, kept.db.sink if kept.db else None,
+                    str(kept.files.sink) if kept.files else None, size)
 
 
 @dataclass(frozen=True)
@@ -27,6 +59,7 @@ class SiteStatus:
     max_age_hours: float
     ok: bool
     problem: str | None
+    rollback: Rollback | None
 
 
 def site_status(config: Config, name: str) -> SiteStatus:
@@ -53,6 +86,7 @@ def site_status(config: Config, name: str) -> SiteStatus:
         max_age_hours=limit,
         ok=problem is None,
         problem=problem,
+        rollback=rollback_status(config.state_dir, site),
     )
 
 

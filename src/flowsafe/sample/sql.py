@@ -8,16 +8,14 @@ database and its own MariaDB account.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import re
-import subprocess
-import tempfile
 from collections.abc import Iterable, Iterator, Sequence
+from typing import IO
 
-from flowsafe import execute
-from flowsafe.errors import ConfigError, ToolError
-from flowsafe.mariadb.connection import DbTarget, client_options, connect
+from flowsafe.errors import ConfigError
+from flowsafe.mariadb.connection import DbTarget, connect
+from flowsafe.mariadb.load import run_client
 from flowsafe.sample.schema import Table
 
 SqlValue = str | int | bytes | None
@@ -61,32 +59,13 @@ def inserts(table: Table, rows: Iterable[Row]) -> Iterator[str]:
 
 def run_sql(target: DbTarget, statements: Iterable[str]) -> None:
     """Stream ``statements`` into the ``mariadb`` client on ``target.database``."""
-    with (
-        client_options(target) as (option, fd),
-        tempfile.TemporaryFile() as errors,
-    ):
-        argv = ["mariadb", option, "--default-character-set=utf8mb4", "--batch", target.database]
-        process = execute.spawn(
-            argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errors.fileno(),
-            pass_fds=[fd],
-        )
-        assert process.stdin is not None
-        try:
-            for statement in itertools.chain((SESSION,), statements):
-                process.stdin.write(statement.encode("utf-8"))
-        except BrokenPipeError:
-            pass  # the client stopped at an error: its exit code and stderr say which
-        except BaseException:
-            process.kill()
-            process.wait()
-            raise
-        finally:
-            with contextlib.suppress(BrokenPipeError):
-                process.stdin.close()
-        code = process.wait()
-        if code != 0:
-            errors.seek(0)
-            raise ToolError("mariadb", code, execute.tail(errors.read()), "loading the sample site")
+
+    def feed(pipe: IO[bytes]) -> None:
+        for statement in itertools.chain((SESSION,), statements):
+            pipe.write(statement.encode("utf-8"))
+
+    run_client(target, "the sample site", feed,
+               client_args=("--default-character-set=utf8mb4", "--batch"))
 
 
 def check_name(name: str, what: str) -> str:

@@ -1,0 +1,1 @@
+"""Restoring sites: plan, scratch build, atomic swap, undo, restore elsewhere, single files."""
