@@ -22,6 +22,7 @@ from flowsafe import __version__, runs
 from flowsafe.config import Config
 from flowsafe.errors import ConfigError
 from flowsafe.itflow.site import schema_version_in_use
+from flowsafe.keys import escrow
 from flowsafe.manifest import DatabaseEntry, FilesEntry, ItflowEntry, Manifest, TableEntry
 from flowsafe.mariadb.connection import connect, server_version
 from flowsafe.mariadb.dump import DumpResult, dump_database
@@ -144,6 +145,7 @@ def _take(site: Site, reason: str, progress: ProgressFn) -> BackupResult:
             ),
             database=_database_entry(site, dump, version),
             files=_files_entry(site, stats),
+            master_key_fingerprint=escrow.known_fingerprint(site.restic, site.name),
         )
         manifest.write(staging)
 

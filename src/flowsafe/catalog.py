@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import re
 
+from flowsafe.config import Config
 from flowsafe.errors import ConfigError, FlowsafeError
 from flowsafe.manifest import MANIFEST_NAME, Manifest
 from flowsafe.restic import Restic, Snapshot
-from flowsafe.sites import SNAPSHOT_TAG
+from flowsafe.sites import SNAPSHOT_TAG, open_site, repository
 
 BACKUP_KIND = "backup"
 
@@ -63,3 +64,17 @@ def read_manifest(restic: Restic, snap: Snapshot, site: str) -> Manifest:
     except ValueError as exc:
         raise FlowsafeError(f"snapshot {snap.short_id}: manifest.json is unreadable ({exc}); "
                             "try an older snapshot") from None
+
+
+def site_repository(config: Config, site_name: str | None) -> tuple[str, Restic]:
+    """The site name (for snapshot tags) and its repository, even when the site is not
+    installed here (a new server attached with ``flowsafe init --repo``)."""
+    if site_name in config.sites or (site_name is None and config.sites):
+        site = open_site(config, site_name)
+        return site.name, site.restic
+    if site_name is None:
+        raise ConfigError("no site configured here: pass --site NAME (the name in "
+                          "`flowsafe snapshots` of the repository)")
+    if len(config.repositories) != 1:
+        raise ConfigError("several repositories configured: configure the site, or keep one")
+    return site_name, repository(config, next(iter(config.repositories)))

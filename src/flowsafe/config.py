@@ -89,6 +89,15 @@ class Monitoring(_Strict):
     """Limits that make ``flowsafe status`` exit 1."""
 
     max_backup_age_hours: Annotated[float, Field(gt=0)] = 26.0
+    max_drill_age_days: Annotated[float, Field(gt=0)] = 8.0
+
+
+class Drill(_Strict):
+    """How ``flowsafe drill`` runs."""
+
+    read_data_subset: Annotated[str, Field(pattern=r"^(\d+(\.\d+)?%|\d+/\d+)$")] = "5%"
+    mariadb_port: Annotated[int, Field(ge=0, le=65535)] = 0
+    php_port: Annotated[int, Field(ge=0, le=65535)] = 0
 
 
 class Config(_Strict):
@@ -99,6 +108,7 @@ class Config(_Strict):
     sites: dict[str, SiteConfig] = Field(default_factory=dict)
     retention: Retention = Field(default_factory=Retention)
     monitoring: Monitoring = Field(default_factory=Monitoring)
+    drill: Drill = Field(default_factory=Drill)
 
     @field_validator("sites", "repositories")
     @classmethod
@@ -203,6 +213,8 @@ def render_config(config: Config) -> str:
                             "Overrides of the database settings in config.php.")
     lines += _table("retention", config.retention, "GFS retention for `flowsafe prune`.")
     lines += _table("monitoring", config.monitoring, "Limits for `flowsafe status`.")
+    lines += _table("drill", config.drill,
+                    "flowsafe drill: share of repository data read per drill; ports (0 = any).")
     return "\n".join(lines)
 
 

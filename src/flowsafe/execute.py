@@ -72,8 +72,10 @@ def spawn(
     stderr: int | None = subprocess.PIPE,
     pass_fds: Sequence[int] = (),
     cwd: str | None = None,
+    die_with_parent: bool = True,
 ) -> subprocess.Popen[bytes]:
-    """Start a child that dies with flowsafe; the caller streams and waits."""
+    """Start a child that dies with flowsafe (unless told otherwise); the caller streams
+    and waits. A child that must outlive flowsafe gets a session of its own."""
     program = require(argv[0])
     log.debug("run: %s", " ".join(argv))
     return subprocess.Popen(
@@ -84,7 +86,8 @@ def spawn(
         env=child_env(env),
         pass_fds=tuple(pass_fds),
         cwd=cwd,
-        preexec_fn=_die_with_parent,
+        preexec_fn=_die_with_parent if die_with_parent else None,
+        start_new_session=not die_with_parent,
     )
 
 

@@ -135,6 +135,9 @@ def show_status(rows: list[Any]) -> None:
         if attempt:
             result = "succeeded" if attempt["ok"] else f"FAILED: {attempt['error']}"
             out.print(f"  last attempt on this machine: {attempt['time']} {result}")
+        if row.last_verified:
+            out.print(f"  last verified restorable: {when(row.last_verified)}, snapshot "
+                      f"{row.last_verified_snapshot}")
         if row.rollback:
             kept = ", ".join(x for x in (row.rollback.database, row.rollback.folder) if x)
             out.print(f"  rollback state of the restore of {when(row.rollback.restored_at)}: "
@@ -199,3 +202,41 @@ def show_elsewhere_plan(options: Any, manifest: Any) -> None:
 def show_elsewhere(result: Any) -> None:
     out.print(f"[green]Restored[/] snapshot {result.snapshot_id[:8]} to {result.path}, database "
               f"'{result.database}' ({result.where}). Point the web server at it, then log in.")
+
+
+def drill_json(report: Any) -> dict[str, Any]:
+    data: dict[str, Any] = _plain(report)
+    data["ok"] = report.ok
+    return data
+
+
+def show_drill(report: Any) -> None:
+    """The drill report: one line per check."""
+    from rich.table import Table
+
+    colour = {"ok": "green", "failed": "red", "skipped": "yellow"}
+    table = Table("Check", "Result", "Detail", "Time")
+    for check in report.checks:
+        table.add_row(check.name, f"[{colour[check.result]}]{check.result}[/]", check.detail,
+                      f"{check.seconds:.1f} s")
+    verdict = "[green]RESTORABLE[/]" if report.ok else (
+        f"[red]PROBLEM[/] ({', '.join(report.failed())})")
+    out.print(f"Drill of site [bold]{report.site}[/], snapshot {report.snapshot_id[:8]} "
+              f"({when(report.snapshot_time)}): {verdict} in {report.seconds:.1f} s")
+    out.print(table)
+    if report.kept:
+        out.print(f"Kept: {report.kept}")
+
+
+def show_key_report(report: Any) -> None:
+    """What a key command found about the key."""
+    if report.fingerprint_known:
+        verdict = "matches" if report.fingerprint_matches else "[red]does NOT match[/]"
+        out.print(f"Site {report.site}: the key {verdict} the escrowed key's fingerprint.")
+    else:
+        out.print(f"Site {report.site}: no fingerprint known yet (escrow the key to record one).")
+    line = f"{report.decrypted} of {report.credentials} stored credentials decrypt with it."
+    out.print(line if not report.failed_ids else f"[red]{line}[/] Failing ids: "
+              f"{report.failed_ids[:10]}")
+    if report.escrow_record:
+        out.print(f"Escrowed in the repository (record {report.escrow_record[:8]}).")

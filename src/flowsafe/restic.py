@@ -226,8 +226,8 @@ class Restic:
         self.version()
         return ["restic", *args]
 
-    def _run(self, *args: str) -> Result:
-        result = run(self._argv(args), env=self._env(), check=False)
+    def _run(self, *args: str, input: bytes | None = None) -> Result:
+        result = run(self._argv(args), env=self._env(), check=False, input=input)
         if result.code != 0:
             raise self._failure(result.code, result.stderr)
         return result
@@ -415,6 +415,21 @@ class Restic:
             kept=[s["id"] for g in groups for s in g.get("keep") or []],
             removed=[s["id"] for g in groups for s in g.get("remove") or []],
         )
+
+    def backup_bytes(self, data: bytes, *, filename: str, tags: Sequence[str], host: str) -> str:
+        """Store ``data`` as a one-file snapshot (a small record); returns its id."""
+        out = self._run("--json", "backup", "--stdin", "--stdin-filename", filename, "--host",
+                        host, "--tag", _tag_list(tags), input=data).stdout
+        summary = [m for m in _json_messages(out.splitlines())
+                   if m.get("message_type") == "summary"]
+        if not summary:
+            raise ToolError("restic", 0, "backup --stdin printed no summary")
+        return self._full_id(str(summary[0]["snapshot_id"]))
+
+    def ls(self, snapshot_id: str, path: str) -> list[str]:
+        """Every path in the snapshot below ``path`` (files and folders)."""
+        lines = self._run("--no-lock", "ls", "--json", snapshot_id, path).stdout.splitlines()
+        return [str(m["path"]) for m in _json_messages(lines) if m.get("struct_type") == "node"]
 
     def dump(self, snapshot_id: str, path: str) -> bytes:
         """The content of one (small) file in a snapshot."""

@@ -4,12 +4,13 @@ result on this machine, and the repository size; stale means exit 1."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from flowsafe import runs
 from flowsafe.config import Config
+from flowsafe.drill import record
 from flowsafe.mariadb.connection import connect
 from flowsafe.restore import journal
 from flowsafe.scan import scan_tree
@@ -57,9 +58,25 @@ class SiteStatus:
     repository: str
     repository_bytes: int
     max_age_hours: float
+    last_verified: datetime | None
+    last_verified_snapshot: str | None
     ok: bool
     problem: str | None
     rollback: Rollback | None
+
+
+def _drill_problem(config: Config, first_backup: datetime,
+                   verified: record.DrillRecord | None) -> str | None:
+    """Stale when the last successful drill (or, never drilled, the first backup) is older
+    than the limit."""
+    limit = timedelta(days=config.monitoring.max_drill_age_days)
+    since = verified.time if verified else first_backup
+    if datetime.now(UTC) - since <= limit:
+        return None
+    if verified is None:
+        return f"no successful drill yet (limit {limit.days} days): run `flowsafe drill`"
+    return (f"last successful drill was {(datetime.now(UTC) - since).days} days ago (limit "
+            f"{config.monitoring.max_drill_age_days:g} days): run `flowsafe drill`")
 
 
 def site_status(config: Config, name: str) -> SiteStatus:
@@ -69,11 +86,15 @@ def site_status(config: Config, name: str) -> SiteStatus:
     newest = snaps[-1] if snaps else None
     age = (datetime.now(UTC) - newest.time).total_seconds() / 3600 if newest else None
     attempt = runs.read(config.state_dir, site.name).get("backup")
+    drills = [d for d in record.history(site.restic, site.name) if d.ok]
+    verified = drills[-1] if drills else None
     problem = None
     if newest is None:
         problem = "no backup yet: run `flowsafe backup`"
     elif age is not None and age > limit:
         problem = f"newest backup is {age:.1f} h old (limit {limit:g} h)"
+    else:
+        problem = _drill_problem(config, snaps[0].time, verified)
     return SiteStatus(
         site=site.name,
         last_backup=newest.time if newest else None,
@@ -84,6 +105,8 @@ def site_status(config: Config, name: str) -> SiteStatus:
         repository=site.restic.repo.url,
         repository_bytes=site.restic.raw_size(),
         max_age_hours=limit,
+        last_verified=verified.time if verified else None,
+        last_verified_snapshot=verified.snapshot if verified else None,
         ok=problem is None,
         problem=problem,
         rollback=rollback_status(config.state_dir, site),

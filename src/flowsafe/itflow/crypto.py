@@ -104,4 +104,9 @@ def decrypt_field(value: str, master_key: str) -> str:
     iv, body = _split(value, 16, "credential field")
     key = master_key.encode("ascii")
     plain = _aes_cbc_decrypt(body, key, iv.encode("ascii"), "credential field")
-    return plain.decode("utf-8", "replace")
+    try:
+        return plain.decode("utf-8")
+    except UnicodeDecodeError:
+        raise CorruptCiphertextError(
+            "credential field: decrypts to bytes that are not text (wrong key?)"
+        ) from None

@@ -6,11 +6,9 @@ and its folder carries our PID, so a later run removes what a killed run left.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -22,13 +20,12 @@ from pathlib import Path
 
 import pymysql
 
-from flowsafe import execute
+from flowsafe import execute, scratch
 from flowsafe.errors import FlowsafeError
 from flowsafe.mariadb.connection import DbTarget
 
 log = logging.getLogger(__name__)
 
-OWNER_FILE = "flowsafe.owner"
 PREFIX = "flowsafe-mariadb-"
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
@@ -55,56 +52,49 @@ class PrivateServer:
         return path.read_text(errors="replace") if path.exists() else ""
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+def free_port(wanted: int = 0, what: str = "a private MariaDB") -> int:
+    """``wanted`` if nothing listens on it on 127.0.0.1 (0: any free port)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         try:
-            sock.bind(("127.0.0.1", 0))
+            sock.bind(("127.0.0.1", wanted))
         except OSError as exc:
+            place = f"port {wanted}" if wanted else "a free port"
             raise FlowsafeError(
-                f"no free TCP port on 127.0.0.1 for a private MariaDB: {exc.strerror}"
+                f"cannot use {place} on 127.0.0.1 for {what}: {exc.strerror}; free it or "
+                "configure another port (0 = any)"
             ) from None
         return int(sock.getsockname()[1])
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+SOCKET_LINK = "socket.dir"  # names the short folder holding the socket, when there is one
+MAX_SOCKET_PATH = 100  # Unix socket paths are limited to 107 bytes
 
 
-def clean_stale(parent: Path) -> list[Path]:
-    """Remove private-server folders under ``parent`` whose owning flowsafe is gone."""
-    removed: list[Path] = []
-    if not parent.is_dir():
-        return removed
-    for folder in parent.glob(PREFIX + "*"):
-        owner = folder / OWNER_FILE
-        try:
-            pid = int(owner.read_text().split()[0])
-        except (OSError, ValueError, IndexError):
-            pid = 0
-        if pid and _pid_alive(pid):
-            continue
-        server_pid = folder / "mariadbd.pid"
-        if server_pid.exists():
-            with contextlib.suppress(ValueError, ProcessLookupError, PermissionError):
-                os.kill(int(server_pid.read_text().strip()), signal.SIGKILL)
-        shutil.rmtree(folder, ignore_errors=True)
-        removed.append(folder)
-    return removed
+def socket_path(folder: Path) -> Path:
+    """The server's socket: in its folder, or, when that path is too long for a Unix
+    socket, in a short folder under /tmp that the server's folder names (for cleanup)."""
+    inside = folder / "mysqld.sock"
+    if len(str(inside)) <= MAX_SOCKET_PATH:
+        return inside
+    short = Path(tempfile.mkdtemp(prefix="flowsafe-sock-", dir="/tmp"))
+    (folder / SOCKET_LINK).write_text(str(short))
+    return short / "mysqld.sock"
 
 
-def _server_argv(folder: Path, port: int, fast: bool) -> list[str]:
+def _remove(folder: Path) -> None:
+    """Remove a server folder and its short socket folder, if it had one."""
+    link = folder / SOCKET_LINK
+    if link.exists():
+        shutil.rmtree(link.read_text().strip(), ignore_errors=True)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _server_argv(folder: Path, sock: Path, port: int, fast: bool) -> list[str]:
     argv = [
         "mariadbd",
         "--no-defaults",
         f"--datadir={folder / 'data'}",
-        f"--socket={folder / 'mysqld.sock'}",
+        f"--socket={sock}",
         f"--port={port}",
         "--bind-address=127.0.0.1",
         f"--pid-file={folder / 'mariadbd.pid'}",
@@ -142,30 +132,41 @@ def _wait_ready(server: PrivateServer) -> None:
 
 
 @contextmanager
-def private_server(parent: Path | None = None, *, fast: bool = True) -> Iterator[PrivateServer]:
-    """Start a private MariaDB under ``parent`` (default: the system temp dir); stop it after."""
+def private_server(
+    parent: Path | None = None, *, fast: bool = True, port: int = 0, keep: bool = False
+) -> Iterator[PrivateServer]:
+    """Start a private MariaDB under ``parent`` (default: the system temp dir); stop it after.
+
+    With ``keep``, a server whose block ended without an error is left running (it then
+    outlives flowsafe; its folder is marked so that no later run removes it).
+    """
     execute.require("mariadbd")
     parent = parent or Path(tempfile.gettempdir())
-    parent.mkdir(parents=True, exist_ok=True)
-    clean_stale(parent)
-    folder = Path(tempfile.mkdtemp(prefix=PREFIX, dir=parent))
-    (folder / OWNER_FILE).write_text(f"{os.getpid()}\n")
+    scratch.clean_stale(parent, PREFIX, _remove)
+    folder = scratch.make(parent, PREFIX)
     server: PrivateServer | None = None
+    kept = False
     try:
         install = ["mariadb-install-db", "--no-defaults", f"--datadir={folder / 'data'}",
                    "--auth-root-authentication-method=normal", "--skip-test-db"]
         if os.geteuid() == 0:
             install.append("--user=root")
         execute.run(install, hint="could not create a private MariaDB data folder")
-        port = free_port()
+        chosen = free_port(port)
+        sock = socket_path(folder)
         process = execute.spawn(
-            _server_argv(folder, port, fast), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            _server_argv(folder, sock, chosen, fast), stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, die_with_parent=not keep,
         )
-        server = PrivateServer(folder, str(folder / "mysqld.sock"), port, process)
+        server = PrivateServer(folder, str(sock), chosen, process)
         _wait_ready(server)
         log.debug("private MariaDB pid %s on %s", server.pid, server.socket)
         yield server
+        if keep:
+            scratch.keep(folder, str(server.pid))
+            kept = True
     finally:
-        if server is not None:
-            execute.stop(server.process, timeout=STOP_TIMEOUT)
-        shutil.rmtree(folder, ignore_errors=True)
+        if not kept:
+            if server is not None:
+                execute.stop(server.process, timeout=STOP_TIMEOUT)
+            _remove(folder)

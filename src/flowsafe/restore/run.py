@@ -19,7 +19,7 @@ from pathlib import Path
 
 from flowsafe import runs
 from flowsafe.backup import ProgressFn, backup_site
-from flowsafe.catalog import read_manifest, resolve, staging_path
+from flowsafe.catalog import read_manifest, resolve, site_repository, staging_path
 from flowsafe.config import Config
 from flowsafe.errors import ConfigError
 from flowsafe.faults import checkpoint
@@ -41,7 +41,7 @@ from flowsafe.restore.journal import Journal
 from flowsafe.restore.plan import Plan, RestoreOptions, Versions, make_plan
 from flowsafe.restore.swap import DbSwap, DirSwap, tables_of
 from flowsafe.session import locked_site
-from flowsafe.sites import Site, open_site, repository
+from flowsafe.sites import Site
 
 log = logging.getLogger(__name__)
 
@@ -255,19 +255,6 @@ class ElsewhereResult:
     schema_version: str | None
 
 
-def _repository_for(config: Config, site_name: str | None) -> tuple[str, Restic]:
-    """The site name (for snapshot tags) and repository, even with no site configured here."""
-    if site_name in config.sites or (site_name is None and config.sites):
-        site = open_site(config, site_name)
-        return site.name, site.restic
-    if site_name is None:
-        raise ConfigError("no site configured here: pass --site NAME (the name in "
-                          "`flowsafe snapshots` of the repository)")
-    if len(config.repositories) != 1:
-        raise ConfigError("several repositories configured: configure the site, or keep one")
-    return site_name, repository(config, next(iter(config.repositories)))
-
-
 def _check_free(config: Config, options: ElsewhereOptions) -> None:
     path = options.to_path.resolve()
     for name, site in config.sites.items():
@@ -285,7 +272,7 @@ def run_restore_elsewhere(config: Config, site_name: str | None, options: Elsewh
                           confirm: Callable[[ElsewhereOptions, Manifest], bool],
                           progress: ProgressFn) -> ElsewhereResult | None:
     """Restore a site into a new folder and database (a new server, or for inspection)."""
-    site, restic = _repository_for(config, site_name)
+    site, restic = site_repository(config, site_name)
     _check_free(config, options)
     snap = resolve(restic, site, options.snapshot)
     manifest = read_manifest(restic, snap, site)
@@ -321,7 +308,7 @@ def run_restore_elsewhere(config: Config, site_name: str | None, options: Elsewh
 def run_restore_file(config: Config, site_name: str | None, snapshot: str, rel: str,
                      to_dir: Path) -> Path:
     """One file or folder of a snapshot into ``to_dir`` (never over production)."""
-    site, restic = _repository_for(config, site_name)
+    site, restic = site_repository(config, site_name)
     snap = resolve(restic, site, snapshot)
     manifest = read_manifest(restic, snap, site)
     production = [s.path for s in config.sites.values()]

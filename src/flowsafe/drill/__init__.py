@@ -1,0 +1,1 @@
+"""Drills: prove a backup restores, on a throwaway server, without touching production."""

@@ -1,0 +1,1 @@
+"""The master encryption key: where it comes from, how it is checked and escrowed."""
