@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from flowsafe.errors import ConfigError
+
 
 class Secret:
     """Wraps a password or key; ``reveal()`` is the only way to read it."""
@@ -34,7 +36,10 @@ class Secret:
     @classmethod
     def from_file(cls, path: Path) -> Secret:
         """Read a secret from the first line of a file (trailing newline dropped)."""
-        text = path.read_text(encoding="utf-8")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot read the secret file {path}: {exc.strerror}") from None
         return cls(text.splitlines()[0] if text else "")
 
 

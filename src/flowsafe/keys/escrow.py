@@ -92,12 +92,22 @@ def known_fingerprint(restic: Restic, site: str) -> str | None:
     return found[-1].tag_value("fingerprint") if found else None
 
 
-def latest_sealed(restic: Restic, site: str) -> bytes:
+def open_escrow(restic: Restic, site: str, identity: Path | None,
+                passphrase: Secret | None) -> Secret:
+    """The escrowed key: the newest record that this identity or passphrase opens."""
     found = records(restic, site)
     if not found:
         raise ConfigError(f"site '{site}' has no escrowed key in the repository: run "
                           "`flowsafe key unwrap` or `flowsafe key escrow` first")
-    return restic.dump(found[-1].id, f"/flowsafe-master-key-{site}.age")
+    refusal: ConfigError | None = None
+    for record in reversed(found):
+        sealed = restic.dump(record.id, f"/flowsafe-master-key-{site}.age")
+        try:
+            return unseal(sealed, identity, passphrase)
+        except ConfigError as exc:
+            refusal = exc
+    assert refusal is not None
+    raise refusal
 
 
 def split(key: Secret, threshold: int, shares: int) -> list[str]:

@@ -57,8 +57,7 @@ def load_key(source: KeySource, restic: Restic, site: str) -> Secret:
         except OSError as exc:
             raise ConfigError(f"cannot read {source.shares}: {exc.strerror}") from None
         return escrow.combine(lines)
-    return escrow.unseal(escrow.latest_sealed(restic, site), source.age_identity,
-                         source.escrow_passphrase)
+    return escrow.open_escrow(restic, site, source.age_identity, source.escrow_passphrase)
 
 
 @contextmanager
