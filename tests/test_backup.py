@@ -11,7 +11,6 @@ import re
 import shutil
 import signal
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +21,7 @@ from flowsafe.lock import site_lock
 from flowsafe.mariadb.connection import connect
 from flowsafe.mariadb.instance import PrivateServer
 from flowsafe.sample import SampleSite, build_site
-from tests.cli import alive, children, command_line, flowsafe, start
+from tests.cli import alive, children, command_line, flowsafe, start, watch_argv
 from tests.s3 import S3Server
 
 
@@ -359,25 +358,8 @@ def test_kill_9_mid_backup(config: Path, victim: str) -> None:
 @pytest.mark.usefixtures("fat_table")
 def test_no_secret_in_any_argv_or_log(config: Path, sample: SampleSite) -> None:
     secrets = [sample.db_password, (config.parent / "default.password").read_text().strip()]
-    seen: list[str] = []
-    stop = threading.Event()
-
-    def watch() -> None:
-        while not stop.is_set():
-            for entry in Path("/proc").iterdir():
-                if entry.name.isdigit():
-                    line = command_line(int(entry.name))
-                    if line:
-                        seen.append(line)
-            time.sleep(0.002)
-
-    watcher = threading.Thread(target=watch)
-    watcher.start()
-    try:
+    with watch_argv() as seen:
         done = flowsafe(config, "--verbose", "backup")
-    finally:
-        stop.set()
-        watcher.join()
     assert done.returncode == 0, done.stderr
     assert any("mariadb-dump" in line for line in seen)
     assert any("restic" in line and "backup" in line for line in seen)

@@ -11,8 +11,6 @@ import json
 import os
 import re
 import subprocess
-import threading
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -28,7 +26,7 @@ from flowsafe.mariadb.connection import DbTarget, connect
 from flowsafe.mariadb.instance import PrivateServer
 from flowsafe.sample import SampleSite, build_site
 from flowsafe.secret import write_private
-from tests.cli import command_line, flowsafe
+from tests.cli import flowsafe, watch_argv
 
 OTHER_KEY = "ZZotherKEY123456"
 NEW_PASSWORD = "n3w Pässwörd for-rewrap!"
@@ -485,21 +483,7 @@ def test_no_secret_in_argv_stderr_or_files(site: Site) -> None:
     phrase = site.secret_file("kdbx.pass", "leak test phrase")
     _, recipient = _identity(site)
     secrets = [site.sample.master_key, password, NEW_PASSWORD]
-    seen: list[str] = []
-    stop = threading.Event()
-
-    def watch() -> None:
-        while not stop.is_set():
-            for entry in Path("/proc").iterdir():
-                if entry.name.isdigit():
-                    line = command_line(int(entry.name))
-                    if line:
-                        seen.append(line)
-            time.sleep(0.002)
-
-    watcher = threading.Thread(target=watch)
-    watcher.start()
-    try:
+    with watch_argv() as seen:
         runs = [
             site.run("--verbose", "key", "unwrap", "--user", email, "--password-file",
                      str(pw_file), "--age-recipient", recipient),
@@ -511,9 +495,6 @@ def test_no_secret_in_argv_stderr_or_files(site: Site) -> None:
             site.run("--verbose", "key", "rewrap", "--user", email, "--key-file",
                      str(site.key), "--new-password-file", str(new_file), "--yes"),
         ]
-    finally:
-        stop.set()
-        watcher.join()
     for done in runs:
         assert done.returncode == 0, (done.args, done.stderr)
     assert any("restic" in line and "backup" in line for line in seen)  # the pre-rewrap one
