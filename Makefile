@@ -29,6 +29,8 @@ test: deps $(STAMP) lint
 
 bench: deps $(STAMP)
 	$(VENV)/bin/python -m bench.backup
+	$(VENV)/bin/python -m bench.restore
+	$(VENV)/bin/python -m bench.drill
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

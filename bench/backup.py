@@ -25,137 +25,82 @@ server is stopped, and the run's folder is removed at the end unless ``--keep``.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
-import platform
-import resource
 import shlex
 import shutil
-import signal
-import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-from flowsafe import __version__
+from bench.common import (
+    SAME_SERVER,
+    SITE_NAME,
+    TARGET_RSS,
+    Bench,
+    Flowsafe,
+    Ran,
+    Report,
+    Watched,
+    brief,
+    build,
+    common_args,
+    data_length,
+    defaults_file,
+    du_bytes,
+    flowsafe_init,
+    invocation,
+    machine,
+    mb,
+    program,
+    publish,
+    render,
+    restic_env,
+    run,
+    shell,
+    step,
+    timing,
+    verdict,
+    watch,
+    workspace,
+)
 from flowsafe.backup import restic_excludes
 from flowsafe.itflow.site import DEFAULT_EXCLUDES
-from flowsafe.mariadb.connection import DbTarget, connect, option_file_text, server_version
-from flowsafe.mariadb.instance import PrivateServer, private_server
-from flowsafe.sample import BENCH_SCALE, SampleSite, build_site, nightly_change
+from flowsafe.mariadb.connection import DbTarget, connect
+from flowsafe.mariadb.instance import private_server
+from flowsafe.sample import SampleSite, nightly_change
 from flowsafe.scan import scan_tree
-from flowsafe.secret import Secret, write_private
+from flowsafe.secret import write_private
 
-ROOT = Path(__file__).resolve().parent.parent
-REPORT = ROOT / "BENCHMARKS.md"
 SECTION = "## Backup (issue 2)"
-DEFAULT_WORKDIR = Path("/var/tmp/flowsafe-bench")
 DEFAULT_NIGHTS = 30
 NIGHTS_SCALE = 18.0  # the sample's dump is ~5.6 MB per unit of scale: ~100 MB
-POLL_SECONDS = 0.02
-RUN_LIMIT = 3600.0  # seconds any one child may run before it is killed
-SITE_NAME = "itflow"
-SEED = 2
 BIG_TABLE_SHARE = 0.02  # "big" tables hold at least this share of the data
 TEXT_TYPES = ("text", "mediumtext", "longtext")
 TARGET_RATIO = 1.15
-TARGET_RSS = 150 * 10**6
 TARGET_ADDED = 5.0
-MB = 10**6
-
-
-class BenchError(RuntimeError):
-    """A step of the benchmark failed."""
 
 
 @dataclass(frozen=True)
-class Ran:
-    """A finished child: wall seconds, CPU seconds (it and its children) and its output."""
+class BackupBench(Bench):
+    """The backup bench's settings: the nights too."""
 
-    seconds: float
-    cpu: float
-    stdout: str
-
-
-@dataclass(frozen=True)
-class Watched:
-    """A finished flowsafe child watched from outside."""
-
-    seconds: float
-    cpu: float  # user + system seconds of flowsafe and all its children
-    stdout: str
-    peak_rss: int  # bytes, the last VmHWM seen
-    phases: dict[str, float]  # phase -> seconds, in order
+    nights: int = DEFAULT_NIGHTS
+    nights_scale: float = NIGHTS_SCALE
 
 
-@dataclass
-class Report:
-    """Figures (name, value, target, command key) and the commands that produced them."""
-
-    work: Path
-    rows: list[tuple[str, str, str, str]] = field(default_factory=list)
-    commands: dict[str, str] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-    loads: list[tuple[str, float]] = field(default_factory=list)
-
-    def load(self, label: str) -> None:
-        """Note the 1-minute load average now (other jobs on the machine skew timings)."""
-        self.loads.append((label, os.getloadavg()[0]))
-
-    def command(self, argv: Sequence[str] | str) -> str:
-        """Register a command line (paths shown relative to $WORK); returns its key."""
-        text = argv if isinstance(argv, str) else shlex.join(argv)
-        text = text.replace(str(self.work), "$WORK").replace(sys.executable, ".venv/bin/python")
-        for key, known in self.commands.items():
-            if known == text:
-                return key
-        key = f"C{len(self.commands) + 1}"
-        self.commands[key] = text
-        return key
-
-    def add(self, name: str, value: str, target: str = "", command: str = "") -> None:
-        self.rows.append((name, value, target, command))
-        print(f"  {name}: {value}" + (f" (target {target})" if target else ""), flush=True)
-
-
-@dataclass(frozen=True)
-class Bench:
-    """One run's settings and shared places."""
-
-    scale: float
-    nights: int
-    nights_scale: float
-    work: Path
-    server: PrivateServer
-    report: Report
-
-
-# --- small helpers ------------------------------------------------------------------------
-
-
-def mb(value: float) -> str:
-    return f"{value / MB:,.1f} MB"
-
-
-def verdict(ok: bool) -> str:
-    return "met" if ok else "MISSED"
-
-
-def tail(text: str, lines: int = 8) -> str:
-    return " | ".join(line for line in text.strip().splitlines()[-lines:] if line.strip())
-
-
-def du_bytes(path: Path) -> int:
-    """``du -sb`` of a folder."""
-    done = subprocess.run(["du", "-sb", str(path)], capture_output=True, text=True, check=True,
-                          timeout=RUN_LIMIT)
-    return int(done.stdout.split()[0])
+def tables(fs: Flowsafe, snapshot: str) -> dict[str, tuple[int, str]]:
+    """table -> (bytes, sha256) from a snapshot's manifest (read with plain restic)."""
+    env = restic_env(fs.repo, fs.config.parent / "default.password",
+                     fs.config.parent.parent / "bench-cache")
+    staging = fs.config.parent.parent / "state" / "staging" / SITE_NAME
+    raw = run(["restic", "--no-lock", "dump", snapshot, str(staging / "manifest.json")],
+              env=env).stdout
+    entries = json.loads(raw)["database"]["tables"]
+    return {str(t["name"]): (int(t["bytes"]), str(t["sha256"])) for t in entries}
 
 
 def tree_sizes(root: Path) -> dict[str, tuple[int, int]]:
@@ -169,82 +114,18 @@ def tree_sizes(root: Path) -> dict[str, tuple[int, int]]:
     return found
 
 
-def children_cpu() -> float:
-    """User + system seconds of every reaped child so far (children run one at a time)."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-def kill_group(process: subprocess.Popen[bytes]) -> None:
-    """Kill a child started in its own session, with everything it started."""
-    if process.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
-
-
-def run(argv: Sequence[str], *, env: Mapping[str, str] | None = None,
-        stdout: int | IO[bytes] = subprocess.PIPE) -> Ran:
-    """Run a child to completion (its own session, killed on error or timeout), timed."""
-    started, cpu = time.monotonic(), children_cpu()
-    process = subprocess.Popen(list(argv), stdout=stdout, stderr=subprocess.PIPE,
-                               env=dict(env) if env is not None else None,
-                               start_new_session=True)
-    try:
-        out, err = process.communicate(timeout=RUN_LIMIT)
-    except BaseException:
-        kill_group(process)
-        raise
-    seconds = time.monotonic() - started
-    if process.returncode != 0:
-        raise BenchError(f"{shlex.join(argv)} exited {process.returncode}: "
-                         f"{tail(err.decode('utf-8', 'replace'))}")
-    return Ran(seconds, children_cpu() - cpu, out.decode("utf-8", "replace") if out else "")
-
-
-def shell(script: str) -> Ran:
-    """A bash pipeline (``pipefail``), timed."""
-    return run(["bash", "-o", "pipefail", "-c", script])
-
-
-# --- watching flowsafe --------------------------------------------------------------------
-
-
-def vm_hwm(pid: int) -> int:
-    """The process's peak resident set (bytes), 0 once it is gone."""
-    try:
-        text = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return 0
-    for line in text.splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024
-    return 0
-
-
-def child_pids(pid: int) -> list[int]:
-    """Direct children of ``pid`` (from every thread's ``children`` list)."""
-    found: list[int] = []
-    try:
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            found += [int(p) for p in (task / "children").read_text().split()]
-    except OSError:
-        pass
-    return found
-
-
-def child_kind(pid: int) -> str | None:
+def child_kind(argv: list[bytes]) -> str | None:
     """'dump' for mariadb-dump, 'restic' for ``restic backup``, else None."""
-    try:
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return None
-    program = os.path.basename(argv[0].decode("utf-8", "replace"))
-    if program == "mariadb-dump":
+    name = program(argv)
+    if name == "mariadb-dump":
         return "dump"
-    if program == "restic" and b"backup" in argv:
+    if name == "restic" and b"backup" in argv:
         return "restic"
     return None
+
+
+def watch_backup(argv: Sequence[str], env: Mapping[str, str], folder: Path) -> Watched:
+    return watch(argv, env, folder, child_kind, phases)
 
 
 def phases(total: float, seen: Mapping[str, tuple[float, float]]) -> dict[str, float]:
@@ -261,115 +142,12 @@ def phases(total: float, seen: Mapping[str, tuple[float, float]]) -> dict[str, f
     }
 
 
-def brief(watched: Watched) -> str:
-    """'dump + split 1.0 s, restic 2.0 s' from a watched run's phases."""
-    return ", ".join(f"{name.split(' (')[0]} {seconds:.1f} s"
-                     for name, seconds in watched.phases.items())
-
-
-def watch(argv: Sequence[str], env: Mapping[str, str], folder: Path) -> Watched:
-    """Run flowsafe, polling its VmHWM and children every POLL_SECONDS."""
-    with (open(folder / "stdout", "w+b") as out,
-          open(folder / "stderr", "w+b") as err):
-        started, cpu = time.monotonic(), children_cpu()
-        process = subprocess.Popen(list(argv), stdout=out, stderr=err, env=dict(env),
-                                   start_new_session=True)
-        peak = 0
-        seen: dict[str, tuple[float, float]] = {}
-        try:
-            while process.poll() is None:
-                now = time.monotonic() - started
-                if now > RUN_LIMIT:
-                    raise BenchError(f"{shlex.join(argv)} ran longer than {RUN_LIMIT:.0f} s")
-                peak = max(peak, vm_hwm(process.pid))
-                for child in child_pids(process.pid):
-                    kind = child_kind(child)
-                    if kind is not None:
-                        seen[kind] = (seen.get(kind, (now, now))[0], now)
-                time.sleep(POLL_SECONDS)
-        except BaseException:
-            kill_group(process)
-            raise
-        seconds = time.monotonic() - started
-        out.seek(0)
-        err.seek(0)
-        stdout = out.read().decode("utf-8", "replace")
-        stderr = err.read().decode("utf-8", "replace")
-    if process.returncode != 0:
-        raise BenchError(f"{shlex.join(argv)} exited {process.returncode}: {tail(stderr)}")
-    return Watched(seconds, children_cpu() - cpu, stdout, peak, phases(seconds, seen))
-
-
-# --- flowsafe, restic and mariadb-dump command lines ---------------------------------------
-
-
-@dataclass(frozen=True)
-class Flowsafe:
-    """One flowsafe config (site, repository, state) driven through the CLI."""
-
-    config: Path
-    repo: Path
-    env: Mapping[str, str]
-
-    def argv(self, *args: str) -> list[str]:
-        return [sys.executable, "-m", "flowsafe", "--config", str(self.config), *args]
-
-    def tables(self, snapshot: str) -> dict[str, tuple[int, str]]:
-        """table -> (bytes, sha256) from a snapshot's manifest (read with plain restic)."""
-        env = restic_env(self.repo, self.config.parent / "default.password",
-                         self.config.parent.parent / "bench-cache")
-        staging = self.config.parent.parent / "state" / "staging" / SITE_NAME
-        raw = run(["restic", "--no-lock", "dump", snapshot, str(staging / "manifest.json")],
-                  env=env).stdout
-        entries = json.loads(raw)["database"]["tables"]
-        return {str(t["name"]): (int(t["bytes"]), str(t["sha256"])) for t in entries}
-
-
-def flowsafe_env() -> dict[str, str]:
-    return {**os.environ, "COLUMNS": "200"}
-
-
-def flowsafe_init(bench: Bench, site: SampleSite, folder: Path) -> tuple[Flowsafe, Ran]:
-    """``flowsafe init`` of ``site`` into a fresh repository under ``folder``."""
-    fs = Flowsafe(folder / "etc" / "flowsafe.toml", folder / "repo", flowsafe_env())
-    argv = fs.argv("init", "--site", str(site.path), "--name", SITE_NAME, "--repo",
-                   str(fs.repo), "--state-dir", str(folder / "state"),
-                   "--db-socket", bench.server.socket)
-    return fs, run(argv, env=fs.env)
-
-
 def backup_json(watched: Watched) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(watched.stdout)
     return data
 
 
-def defaults_file(bench: Bench, site: SampleSite) -> Path:
-    """A 0600 ``[client]`` option file with the site's database account."""
-    path = bench.work / "client.cnf"
-    target = DbTarget(database=site.database, socket=bench.server.socket, user=site.db_user,
-                      password=Secret(site.db_password))
-    write_private(path, option_file_text(target))
-    return path
-
-
-def restic_env(repo: Path, password: Path, cache: Path) -> dict[str, str]:
-    return {**os.environ, "RESTIC_REPOSITORY": str(repo), "RESTIC_PASSWORD_FILE": str(password),
-            "RESTIC_CACHE_DIR": str(cache)}
-
-
 # --- the steps ----------------------------------------------------------------------------
-
-
-def build(bench: Bench, folder: str, database: str, scale: float) -> tuple[SampleSite, float]:
-    """A sample site at ``scale`` under ``$WORK/folder``, and how long it took."""
-    started = time.monotonic()
-    site = build_site(bench.work / folder / "itflow", bench.server.target(), database=database,
-                      seed=SEED, scale=scale)
-    return site, time.monotonic() - started
-
-
-def timing(ran: Ran | Watched) -> str:
-    return f"{ran.seconds:.1f} s (CPU {ran.cpu:.1f} s)"
 
 
 def plain_dump(bench: Bench, site: SampleSite, into: Path | None) -> tuple[Ran, str]:
@@ -438,11 +216,11 @@ def first_backup(bench: Bench, site: SampleSite, plain: tuple[Ran, Ran],
                  stored: tuple[Ran, Ran]) -> tuple[Flowsafe, int, str]:
     """flowsafe init + backup against the baselines; returns config, dump bytes, snapshot."""
     report = bench.report
-    fs, init = flowsafe_init(bench, site, bench.work / "flowsafe")
+    fs, init, _argv = flowsafe_init(bench, site, bench.work / "flowsafe")
     report.add("flowsafe init", timing(init), "",
                report.command(fs.argv("init", "--site", "$SITE", "...")))
     argv = fs.argv("backup", "--json")
-    watched = watch(argv, fs.env, bench.work)
+    watched = watch_backup(argv, fs.env, bench.work)
     result = backup_json(watched)
     key = report.command(argv)
     wall = watched.seconds / sum(step.seconds for step in plain)
@@ -483,7 +261,7 @@ def new_upload_bytes(before: Mapping[str, tuple[int, int]],
 
 def changed_tables(fs: Flowsafe, before: str, after: str) -> str:
     """Which dump tables differ between two snapshots, and their share of the dump."""
-    old, new = fs.tables(before), fs.tables(after)
+    old, new = tables(fs, before), tables(fs, after)
     changed = sorted((name for name in new if old.get(name) != new[name]),
                      key=lambda name: -new[name][0])
     size = sum(new[name][0] for name in changed)
@@ -505,7 +283,7 @@ def realistic_night(bench: Bench, site: SampleSite, fs: Flowsafe, dump_bytes: in
     changed = time.monotonic() - started
     uploads, count, other = new_upload_bytes(before, tree_sizes(site.path))
     argv = fs.argv("backup", "--json")
-    watched = watch(argv, fs.env, bench.work)
+    watched = watch_backup(argv, fs.env, bench.work)
     result = backup_json(watched)
     added = int(result["bytes_added"])
     share = 100.0 * (added - uploads) / dump_bytes
@@ -564,7 +342,7 @@ def adversarial_night(bench: Bench, site: SampleSite, fs: Flowsafe, dump_bytes: 
             statements.append(sql)
             updated.append(f"{table}.{column} ({cur.rowcount} rows)")
     argv = fs.argv("backup", "--json")
-    watched = watch(argv, fs.env, bench.work)
+    watched = watch_backup(argv, fs.env, bench.work)
     result = backup_json(watched)
     added = int(result["bytes_added"])
     share = 100.0 * added / dump_bytes
@@ -592,7 +370,7 @@ def naive_night(site: SampleSite, cnf: Path, folder: Path, night: int) -> tuple[
     return shell(script), script
 
 
-def nights(bench: Bench) -> None:
+def nights(bench: BackupBench) -> None:
     """N nights at the small scale: flowsafe's repository against the naive copies."""
     report = bench.report
     site, built = build(bench, "www-nights", "itflow_nights", bench.nights_scale)
@@ -601,7 +379,7 @@ def nights(bench: Bench) -> None:
                f"{built:.1f} s; tree {mb(stats.bytes)}, uploads {mb(stats.uploads_bytes)}", "",
                report.command(f"build_site(..., scale={bench.nights_scale:g})"))
     folder = bench.work / "nights"
-    fs, _init = flowsafe_init(bench, site, folder)
+    fs, _init, _argv = flowsafe_init(bench, site, folder)
     naive = folder / "naive"
     naive.mkdir()
     cnf = defaults_file(bench, site)
@@ -615,7 +393,7 @@ def nights(bench: Bench) -> None:
         started = time.monotonic()
         nightly_change(site, bench.server.target(), day=night)
         change_seconds += time.monotonic() - started
-        watched = watch(argv, fs.env, bench.work)
+        watched = watch_backup(argv, fs.env, bench.work)
         flowsafe_seconds += watched.seconds
         flowsafe_cpu += watched.cpu
         peak = max(peak, watched.peak_rss)
@@ -646,7 +424,7 @@ def nights(bench: Bench) -> None:
     report.add("Ratio naive / flowsafe size", f"{copies / repo:.1f}", "", "")
 
 
-def big_site(bench: Bench) -> None:
+def big_site(bench: BackupBench) -> None:
     """Steps 1 to 4 on the benchmark-scale sample; its folders are removed afterwards."""
     report = bench.report
     site, built = build(bench, "www", "itflow_bench", bench.scale)
@@ -671,84 +449,6 @@ def big_site(bench: Bench) -> None:
     shutil.rmtree(site.path.parent)
     with connect(bench.server.target()) as conn, conn.cursor() as cur:
         cur.execute(f"DROP DATABASE `{site.database}`")
-
-
-def data_length(bench: Bench, database: str) -> int:
-    with connect(bench.server.target()) as conn, conn.cursor() as cur:
-        cur.execute("SELECT SUM(DATA_LENGTH) FROM information_schema.TABLES "
-                    "WHERE TABLE_SCHEMA = %s", (database,))
-        row = cur.fetchone()
-    return int(row[0]) if row and row[0] is not None else 0
-
-
-# --- the report ---------------------------------------------------------------------------
-
-
-def first_line(argv: Sequence[str]) -> str:
-    try:
-        done = subprocess.run(list(argv), capture_output=True, text=True, check=False, timeout=30)
-    except OSError:
-        return "not installed"
-    return (done.stdout or done.stderr).strip().splitlines()[0]
-
-
-def machine(server: PrivateServer) -> list[str]:
-    """Cores, RAM, CPU, kernel and the versions of the tools involved."""
-    meminfo = Path("/proc/meminfo").read_text().split()
-    ram = int(meminfo[meminfo.index("MemTotal:") + 1]) * 1024
-    cpu = next((line.split(":", 1)[1].strip() for line in
-                Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), "unknown")
-    return [
-        f"CPU: {os.cpu_count()} cores ({cpu}); RAM {ram / 2**30:.1f} GiB",
-        f"OS: {platform.system()} {platform.release()}; Python {platform.python_version()}",
-        f"restic: {first_line(['restic', 'version'])}",
-        f"MariaDB: server {server_version(server.target())} (private, started by the bench); "
-        f"client {first_line(['mariadb-dump', '--version'])}",
-        f"flowsafe {__version__}",
-    ]
-
-
-def cell(text: str) -> str:
-    return text.replace("|", "\\|")
-
-
-def render(bench: Bench, invocation: str, lines: list[str], minutes: float) -> str:
-    report = bench.report
-    out = [
-        SECTION, "",
-        f"Produced by `bench/backup.py` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC in "
-        f"{minutes:.1f} minutes, with:", "",
-        f"    {invocation}", "",
-        "Machine:", "", *[f"- {line}" for line in lines],
-        "- 1-minute load average during the run (this bench runs 1-2 busy processes; more "
-        "means other jobs shared the machine): "
-        + ", ".join(f"{label} {value:.1f}" for label, value in report.loads), "",
-        "All on one private MariaDB started by the bench (fast settings: no doublewrite, "
-        "no flush at commit); files and database were just written, so the page cache is "
-        "warm for the baseline and flowsafe alike. Each figure is one run. `$WORK` is the "
-        "bench's temp folder; `$SITE` the benchmark-scale site tree.", "",
-        "| Figure | Value | Target | Command |",
-        "|---|---|---|---|",
-    ]
-    out += [f"| {cell(n)} | {cell(v)} | {cell(t)} | {c} |" for n, v, t, c in report.rows]
-    out += ["", "Commands:", ""]
-    out += [f"- {key}: `` {text} ``" for key, text in report.commands.items()]
-    if report.notes:
-        out += ["", *report.notes]
-    return "\n".join(out) + "\n"
-
-
-def write_section(text: str) -> None:
-    """Replace (or append) the section in BENCHMARKS.md, keeping any other section."""
-    old = REPORT.read_text() if REPORT.exists() else "# Benchmarks\n"
-    start = old.find(SECTION)
-    if start < 0:
-        new = old.rstrip("\n") + "\n\n" + text
-    else:
-        end = old.find("\n## ", start + len(SECTION))
-        new = old[:start] + text + (old[end + 1:] if end >= 0 else "")
-    REPORT.write_text(new)
 
 
 NOTES = [
@@ -788,61 +488,34 @@ NOTES = [
 def parse(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.backup", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scale", type=float, default=BENCH_SCALE,
-                        help=f"benchmark sample scale (default BENCH_SCALE = {BENCH_SCALE:g})")
+    common_args(parser)
     parser.add_argument("--nights", type=int, default=DEFAULT_NIGHTS,
                         help=f"nightly backups in step 5 (default {DEFAULT_NIGHTS})")
     parser.add_argument("--nights-scale", type=float, default=NIGHTS_SCALE,
                         help=f"scale of the nightly sample (default {NIGHTS_SCALE:g}: "
                              "a ~100 MB dump)")
-    parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR,
-                        help=f"where the run's temp folder goes (default {DEFAULT_WORKDIR})")
-    parser.add_argument("--keep", action="store_true", help="keep the run's folder")
-    parser.add_argument("--no-report", action="store_true", help="do not write BENCHMARKS.md")
     args = parser.parse_args(argv)
     if args.scale <= 0 or args.nights < 1 or args.nights_scale <= 0:
         parser.error("scales must be positive and --nights at least 1")
     return args
 
 
-def step(name: str, action: Callable[[], None]) -> None:
-    print(f"== {name}", flush=True)
-    started = time.monotonic()
-    action()
-    print(f"   ({time.monotonic() - started:.1f} s)", flush=True)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse(sys.argv[1:] if argv is None else argv)
-    os.environ["PATH"] = "/usr/sbin:/sbin:" + os.environ.get("PATH", "/usr/bin:/bin")
     nights_scale = float(args.nights_scale)
-    invocation = shlex.join([".venv/bin/python", "-m", "bench.backup",
-                             *(sys.argv[1:] if argv is None else argv)])
-    args.workdir.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="run-", dir=args.workdir))
+    command = invocation("bench.backup", argv)
     started = time.monotonic()
-    print(f"flowsafe backup benchmark in {work}", flush=True)
-    try:
-        with private_server(work) as server:
-            bench = Bench(args.scale, args.nights, nights_scale, work, server, Report(work))
-            lines = machine(server)
-            step("benchmark-scale sample: baseline, first, second and adversarial backups",
-                 lambda: big_site(bench))
-            step(f"{args.nights} nights at scale {nights_scale:g}", lambda: nights(bench))
+    with workspace(args.workdir, args.keep, "backup") as work, private_server(work) as server:
+        bench = BackupBench(args.scale, work, server, Report(work), args.nights, nights_scale)
+        lines = machine(server)
+        step("benchmark-scale sample: baseline, first, second and adversarial backups",
+             lambda: big_site(bench))
+        step(f"{args.nights} nights at scale {nights_scale:g}", lambda: nights(bench))
         bench.report.notes = NOTES
-        text = render(bench, invocation, lines, (time.monotonic() - started) / 60)
-        if not args.no_report:
-            write_section(text)
-            print(f"wrote {REPORT}", flush=True)
-        else:
-            print(text)
-    finally:
-        if args.keep:
-            print(f"kept {work}", flush=True)
-        else:
-            shutil.rmtree(work, ignore_errors=True)
-            with contextlib.suppress(OSError):
-                args.workdir.rmdir()
+        text = render(bench.report, section=SECTION, script="bench/backup.py",
+                      invocation=command, lines=lines,
+                      minutes=(time.monotonic() - started) / 60, about=SAME_SERVER)
+        publish(SECTION, text, args.no_report)
     return 0
 
 
