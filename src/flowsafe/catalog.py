@@ -14,8 +14,6 @@ from flowsafe.manifest import MANIFEST_NAME, Manifest
 from flowsafe.restic import Restic, Snapshot
 from flowsafe.sites import SNAPSHOT_TAG, open_site, repository
 
-BACKUP_KIND = "backup"
-
 
 def resolve(restic: Restic, site: str, ref: str) -> Snapshot:
     """The snapshot ``ref`` names (``latest``, an id or a unique id prefix) for ``site``."""

@@ -426,11 +426,6 @@ class Restic:
             raise ToolError("restic", 0, "backup --stdin printed no summary")
         return self._full_id(str(summary[0]["snapshot_id"]))
 
-    def ls(self, snapshot_id: str, path: str) -> list[str]:
-        """Every path in the snapshot below ``path`` (files and folders)."""
-        lines = self._run("--no-lock", "ls", "--json", snapshot_id, path).stdout.splitlines()
-        return [str(m["path"]) for m in _json_messages(lines) if m.get("struct_type") == "node"]
-
     def dump(self, snapshot_id: str, path: str) -> bytes:
         """The content of one (small) file in a snapshot."""
         return self._run("dump", snapshot_id, path).stdout

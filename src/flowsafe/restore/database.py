@@ -57,8 +57,7 @@ def load_dump(target: DbTarget, folder: Path, manifest: Manifest, *, jobs: int,
               on_bytes: Callable[[int], None] | None = None) -> None:
     """Load a restored dump folder (the snapshot's staging folder) into ``target.database``."""
     db = manifest.database
-    tables = [TableLoad(name=t.name, path=folder / t.file, sha256=t.sha256, rows=t.rows,
-                        bytes=t.bytes) for t in db.tables]
+    tables = [TableLoad.from_entry(t, folder) for t in db.tables]
     load_tables(target, folder / db.header_file, folder / db.footer_file, tables, jobs=jobs,
                 on_bytes=on_bytes)
     load_routines(target, folder / db.header_file, folder / db.routines_file,
