@@ -208,6 +208,14 @@ def _stream(pipe: IO[bytes], path: Path, loads: _Loads) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
+def _error_lines(stderr: bytes) -> str:
+    """The client's ERROR lines only: it may echo the failing statement, and rows can hold
+    secrets (ITFlow keeps SMTP and API passwords in plain text)."""
+    lines = [line for line in stderr.decode("utf-8", "replace").splitlines()
+             if line.startswith("ERROR")]
+    return execute.tail("\n".join(lines)) if lines else execute.tail(stderr, 1)
+
+
 def run_client(
     target: DbTarget,
     what: str,
@@ -250,7 +258,7 @@ def run_client(
                 loads.ended(child)
         if code != 0:
             errors.seek(0)
-            raise ToolError("mariadb", code, execute.tail(errors.read()), f"loading {what}")
+            raise ToolError("mariadb", code, _error_lines(errors.read()), f"loading {what}")
 
 
 def _load_table(
