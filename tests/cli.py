@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -10,6 +11,11 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+
+from flowsafe.mariadb.connection import DbTarget
+from flowsafe.mariadb.instance import PrivateServer
+from flowsafe.sample import SampleSite
 
 
 def flowsafe(
@@ -93,3 +99,30 @@ def watch_argv() -> Iterator[list[str]]:
     finally:
         stop.set()
         watcher.join()
+
+
+class SiteUnderTest:
+    """A sample site on a private server, with its flowsafe config, driven through the CLI."""
+
+    def __init__(self, sample: SampleSite, server: PrivateServer, tmp: Path) -> None:
+        self.sample = sample
+        self.server = server
+        self.tmp = tmp
+        self.config = tmp / "etc" / "flowsafe.toml"
+
+    @property
+    def target(self) -> DbTarget:
+        return self.server.target(self.sample.database)
+
+    def run(self, *args: str, env: Mapping[str, str] | None = None
+            ) -> subprocess.CompletedProcess[str]:
+        return flowsafe(self.config, *args, env=env)
+
+    def ok(self, *args: str) -> subprocess.CompletedProcess[str]:
+        done = self.run(*args)
+        assert done.returncode == 0, (args, done.stdout, done.stderr)
+        return done
+
+    def snapshots(self) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = json.loads(self.ok("snapshots", "--json").stdout)
+        return rows

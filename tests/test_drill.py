@@ -20,23 +20,16 @@ from flowsafe.mariadb.connection import DbTarget, connect
 from flowsafe.mariadb.instance import PrivateServer
 from flowsafe.sample import SampleSite, build_site
 from flowsafe.secret import write_private
-from tests.cli import alive, children, command_line, flowsafe, start
+from tests.cli import SiteUnderTest, alive, children, command_line, flowsafe, start
 
 
-class Drilled:
+class Drilled(SiteUnderTest):
     """A backed-up sample site, its config, a key file."""
 
     def __init__(self, sample: SampleSite, server: PrivateServer, tmp: Path) -> None:
-        self.sample = sample
-        self.server = server
-        self.tmp = tmp
-        self.config = tmp / "etc" / "flowsafe.toml"
+        super().__init__(sample, server, tmp)
         self.key = tmp / "master.key"
         write_private(self.key, sample.master_key + "\n")
-
-    def run(self, *args: str, env: dict[str, str] | None = None
-            ) -> subprocess.CompletedProcess[str]:
-        return flowsafe(self.config, *args, env=env)
 
     def drill(self, *args: str, env: dict[str, str] | None = None
               ) -> tuple[int, dict[str, dict[str, str]]]:

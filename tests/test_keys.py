@@ -22,11 +22,11 @@ from pyrage import x25519
 
 from flowsafe.execute import run
 from flowsafe.itflow.crypto import decrypt_field, encrypt_field, wrap_master_key
-from flowsafe.mariadb.connection import DbTarget, connect
+from flowsafe.mariadb.connection import connect
 from flowsafe.mariadb.instance import PrivateServer
 from flowsafe.sample import SampleSite, build_site
 from flowsafe.secret import write_private
-from tests.cli import flowsafe, watch_argv
+from tests.cli import SiteUnderTest, watch_argv
 
 OTHER_KEY = "ZZotherKEY123456"
 NEW_PASSWORD = "n3w Pässwörd for-rewrap!"
@@ -58,20 +58,13 @@ def run_php(code: str, inputs: dict[str, Any]) -> Any:
 # --- one sample site per test -----------------------------------------------------------
 
 
-class Site:
+class Site(SiteUnderTest):
     """A sample site with flowsafe initialised on it, plus the files a test writes."""
 
     def __init__(self, sample: SampleSite, server: PrivateServer, tmp: Path) -> None:
-        self.sample = sample
-        self.server = server
-        self.tmp = tmp
-        self.config = tmp / "etc" / "flowsafe.toml"
+        super().__init__(sample, server, tmp)
         self.written: list[Path] = []
         self.key = self.secret_file("master.key", sample.master_key)
-
-    @property
-    def target(self) -> DbTarget:
-        return self.server.target(self.sample.database)
 
     def secret_file(self, name: str, text: str) -> Path:
         """A 0600 file the test itself wrote (key, password, identity...)."""
@@ -79,14 +72,6 @@ class Site:
         write_private(path, text + "\n")
         self.written.append(path)
         return path
-
-    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return flowsafe(self.config, *args)
-
-    def ok(self, *args: str) -> subprocess.CompletedProcess[str]:
-        done = self.run(*args)
-        assert done.returncode == 0, (args, done.stdout, done.stderr)
-        return done
 
     def agent(self) -> tuple[str, str]:
         email, password = sorted(self.sample.users.items())[0]
@@ -110,10 +95,6 @@ class Site:
         key = self.sample.master_key
         return [(int(r[0]), decrypt_field(_text(r[1]), key), decrypt_field(_text(r[2]), key))
                 for r in rows]
-
-    def snapshots(self) -> list[dict[str, Any]]:
-        rows: list[dict[str, Any]] = json.loads(self.ok("snapshots", "--json").stdout)
-        return rows
 
     def restic(self, *args: str) -> subprocess.CompletedProcess[bytes]:
         env = {**os.environ, "RESTIC_REPOSITORY": str(self.tmp / "repo"),

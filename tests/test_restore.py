@@ -16,7 +16,7 @@ from flowsafe.lock import site_lock
 from flowsafe.mariadb.connection import DbTarget, connect
 from flowsafe.mariadb.instance import PrivateServer
 from flowsafe.sample import SampleSite, build_site, nightly_change
-from tests.cli import flowsafe
+from tests.cli import SiteUnderTest, flowsafe
 
 STEPS = ["safety-backup", "db-load", "db-verify", "files-restore", "swap-db",
          "swap-files-half", "swap-done"]
@@ -45,32 +45,12 @@ def tree_state(root: Path) -> dict[str, tuple[str, int, int]]:
     return state
 
 
-class Site:
+class Site(SiteUnderTest):
     """A sample site with a config whose database user is root (restores need CREATE)."""
 
     def __init__(self, sample: SampleSite, server: PrivateServer, tmp: Path) -> None:
-        self.sample = sample
-        self.server = server
-        self.tmp = tmp
-        self.config = tmp / "etc" / "flowsafe.toml"
+        super().__init__(sample, server, tmp)
         self.state = tmp / "state"
-
-    @property
-    def target(self) -> DbTarget:
-        return self.server.target(self.sample.database)
-
-    def run(self, *args: str, env: dict[str, str] | None = None
-            ) -> subprocess.CompletedProcess[str]:
-        return flowsafe(self.config, *args, env=env)
-
-    def ok(self, *args: str) -> subprocess.CompletedProcess[str]:
-        done = self.run(*args)
-        assert done.returncode == 0, done.stdout + done.stderr
-        return done
-
-    def snapshots(self) -> list[dict[str, str]]:
-        rows: list[dict[str, str]] = json.loads(self.ok("snapshots", "--json").stdout)
-        return rows
 
     def snapshot_state(self) -> tuple[dict[str, int], dict[str, tuple[str, int, int]]]:
         return db_state(self.target), tree_state(self.sample.path)
