@@ -1,0 +1,140 @@
+"""Commands that put a backup back: restore (in place or elsewhere), undo, restore-file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from flowsafe import render
+from flowsafe.cli.app import app
+from flowsafe.cli.common import (
+    CORES,
+    JobsOpt,
+    SiteOpt,
+    SnapshotArg,
+    YesOpt,
+    ask,
+    load,
+)
+from flowsafe.errors import EXIT_FAILED, ConfigError
+from flowsafe.manifest import Manifest
+from flowsafe.mariadb.connection import DbTarget
+from flowsafe.restore.journal import Journal
+from flowsafe.restore.plan import Plan, RestoreOptions
+from flowsafe.restore.run import (
+    ElsewhereOptions,
+    run_restore,
+    run_restore_elsewhere,
+    run_restore_file,
+    run_undo,
+)
+from flowsafe.secret import Secret
+
+
+@app.command()
+def restore(
+    snapshot: SnapshotArg,
+    site: SiteOpt = None,
+    db_only: Annotated[bool, typer.Option("--db-only", help="Only the database.")] = False,
+    files_only: Annotated[bool, typer.Option("--files-only", help="Only the files.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan, change nothing.")]
+    = False,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Restore even when the schema guard refuses (the plan says the risk)."
+    )] = False,
+    no_safety_backup: Annotated[bool, typer.Option(
+        "--no-safety-backup", help="Skip the pre-restore backup of the current state."
+    )] = False,
+    yes: YesOpt = False,
+    jobs: JobsOpt = CORES,
+    to_path: Annotated[Path | None, typer.Option(
+        help="Restore elsewhere: a new folder for the site (with --to-db)."
+    )] = None,
+    to_db: Annotated[str | None, typer.Option(
+        help="Restore elsewhere: a new database name (with --to-path)."
+    )] = None,
+    db_host: Annotated[str, typer.Option(help="With --to-db: server ('localhost' = socket).")]
+    = "localhost",
+    db_port: Annotated[int, typer.Option(help="With --to-db: TCP port.")] = 3306,
+    db_socket: Annotated[str | None, typer.Option(help="With --to-db: socket path.")] = None,
+    db_user: Annotated[str, typer.Option(help="With --to-db: user (also written to config.php).")]
+    = "root",
+    db_password_file: Annotated[Path | None, typer.Option(
+        help="With --to-db: file holding that user's password."
+    )] = None,
+) -> None:
+    """Restore a site in place (plan, pre-restore backup, scratch build, swap), or elsewhere."""
+    config = load()
+    if (to_path is None) != (to_db is None):
+        raise ConfigError("--to-path and --to-db go together: give both to restore elsewhere")
+    if to_path is not None and to_db is not None:
+        password = Secret.from_file(db_password_file) if db_password_file else Secret("")
+        target = DbTarget(database=to_db, host=db_host, port=db_port, socket=db_socket,
+                          user=db_user, password=password)
+        elsewhere = ElsewhereOptions(snapshot, to_path, target, jobs)
+
+        def approve(options: ElsewhereOptions, manifest: Manifest) -> bool:
+            render.show_elsewhere_plan(options, manifest)
+            return ask("Restore?", yes)
+
+        with render.progress_bars() as bars:
+            done = run_restore_elsewhere(config, site, elsewhere, approve, bars)
+        if done is None:
+            raise typer.Exit(EXIT_FAILED)
+        render.show_elsewhere(done)
+        return
+    options = RestoreOptions(snapshot, db_only, files_only, dry_run, force,
+                             not no_safety_backup, jobs)
+
+    def confirm(plan: Plan) -> bool:
+        render.show_plan(plan)
+        return not dry_run and ask("Go ahead with this restore?", yes)
+
+    with render.progress_bars() as bars:
+        result = run_restore(config, site, options, confirm, bars)
+    if dry_run:
+        return
+    if not result.done:
+        render.err.print("restore cancelled; nothing changed")
+        raise typer.Exit(EXIT_FAILED)
+    render.show_restore(result)
+
+
+@app.command()
+def undo(
+    site: SiteOpt = None,
+    purge: Annotated[bool, typer.Option(
+        "--purge", help="Delete the kept rollback state instead of swapping it back."
+    )] = False,
+    yes: YesOpt = False,
+) -> None:
+    """Swap back what the last restore replaced (or --purge the kept state)."""
+
+    def confirm(kept: Journal) -> bool:
+        render.show_rollback(kept, purge)
+        return ask("Delete it for good?" if purge else "Swap it back?", yes)
+
+    result = run_undo(load(), site, purge_only=purge, confirm=confirm)
+    if result is None:
+        render.err.print("cancelled; nothing changed")
+        raise typer.Exit(EXIT_FAILED)
+    verb = "Deleted" if result.purged else "Swapped back"
+    render.out.print(f"{verb} the state replaced by the restore of "
+                     f"{render.when(result.restore_time)} (site {result.site}).")
+
+
+@app.command("restore-file")
+def restore_file(
+    snapshot: SnapshotArg,
+    path: Annotated[str, typer.Argument(
+        help="File or folder inside the site, e.g. uploads/clients/12.", show_default=False
+    )],
+    to: Annotated[Path, typer.Option("--to", help="Folder to put it in (not production).")],
+    site: SiteOpt = None,
+) -> None:
+    """Restore one file or folder of a snapshot into any folder, never over production."""
+    dest = run_restore_file(load(), site, snapshot, path, to)
+    render.out.print(f"Restored {path} to {dest}")
+
