@@ -9,7 +9,9 @@ and leaves no staging folder behind.
 
 from __future__ import annotations
 
+import grp
 import logging
+import pwd
 import shutil
 import socket
 import time
@@ -17,16 +19,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from flowsafe import __version__, runs
+from flowsafe import __version__, runs, signature
 from flowsafe.config import Config
 from flowsafe.errors import ConfigError
 from flowsafe.itflow.site import schema_version_in_use
 from flowsafe.keys import escrow
-from flowsafe.manifest import DatabaseEntry, FilesEntry, ItflowEntry, Manifest, TableEntry
+from flowsafe.manifest import DatabaseEntry, FilesEntry, ItflowEntry, Manifest, database_files
+from flowsafe.mariadb.checksum import Bracket
 from flowsafe.mariadb.connection import connect, server_version
 from flowsafe.mariadb.dump import DumpResult, dump_database
+from flowsafe.mariadb.survey import Survey, survey
 from flowsafe.restic import Progress as ResticProgress
+from flowsafe.restic import pattern
 from flowsafe.scan import TreeStats, scan_tree
 from flowsafe.session import locked_site
 from flowsafe.sites import Site
@@ -51,6 +57,8 @@ class BackupResult:
     files: int
     app_version: str | None
     schema_version: str | None
+    lossy: list[str]  # columns an SQL dump cannot carry exactly
+    unchecked: str | None  # tables without a checksum, and why
 
 
 def _no_progress(phase: str, done: int, total: int | None) -> None:
@@ -70,29 +78,31 @@ def snapshot_tags(site: Site, reason: str, manifest: Manifest) -> list[str]:
 
 def restic_excludes(root: Path, excludes: list[str]) -> list[str]:
     """Site-relative exclusions as absolute restic patterns (glob characters escaped)."""
-    patterns = []
-    for rel in excludes:
-        absolute = str(root / rel.strip("/"))
-        patterns.append("".join("\\" + c if c in "*?[]\\" else c for c in absolute))
-    return patterns
+    return [pattern(str(root / rel.strip("/"))) for rel in excludes]
 
 
-def _database_entry(site: Site, dump: DumpResult, version: str) -> DatabaseEntry:
+def _database_entry(site: Site, dump: DumpResult, surveyed: Survey, version: str,
+                    checksums: dict[str, int | None]) -> DatabaseEntry:
+    files = [f.model_copy(update={"checksum": checksums.get(f.name),
+                                  "lossy": surveyed.lossy.get(f.name, [])})
+             if f.kind in ("table", "sequence") else f for f in database_files(dump)]
+    unknown = [f.name for f in files if f.kind in ("table", "sequence") and f.checksum is None]
     return DatabaseEntry(
         name=site.database.database,
         server_version=version,
-        header_file=f"db/{dump.header_file}",
-        routines_file=f"db/{dump.routines_file}",
-        footer_file=f"db/{dump.footer_file}",
-        tables=[
-            TableEntry(name=t.name, file=f"db/{t.file}", bytes=t.bytes, rows=t.rows,
-                       sha256=t.sha256)
-            for t in dump.tables
-        ],
+        charset=surveyed.charset,
+        collation=surveyed.collation,
+        max_allowed_packet=surveyed.max_allowed_packet,
+        longest_statement=dump.longest_statement,
+        files=files,
+        objects=dump.objects(),
+        checksums_note=(f"{len(unknown)} table(s) were written while the dump started and have "
+                        f"no checksum: {', '.join(unknown[:5])}") if unknown else None,
     )
 
 
 def _files_entry(site: Site, stats: TreeStats) -> FilesEntry:
+    owner = site.install.path.stat()
     return FilesEntry(
         root=str(site.install.path),
         count=stats.count,
@@ -100,7 +110,17 @@ def _files_entry(site: Site, stats: TreeStats) -> FilesEntry:
         uploads_count=stats.uploads_count,
         uploads_bytes=stats.uploads_bytes,
         excluded=list(site.config.exclude),
+        owner=_name_of(pwd.getpwuid, owner.st_uid),
+        group=_name_of(grp.getgrgid, owner.st_gid),
     )
+
+
+def _name_of(lookup: Callable[[int], Any], number: int) -> str | None:
+    """The user or group name of a number, if this machine has one."""
+    try:
+        return str(lookup(number)[0])
+    except KeyError:
+        return None
 
 
 def prepare_staging(site: Site) -> Path:
@@ -123,16 +143,22 @@ def _take(site: Site, reason: str, progress: ProgressFn) -> BackupResult:
     with connect(site.database) as conn:
         schema = schema_version_in_use(conn)
     version = server_version(site.database)
+    surveyed = survey(site.database)
+    key, _ = signature.ensure_key(site.signing_key_file)
     staging = prepare_staging(site)
+    bracket = Bracket(site.database, surveyed.tables)
     try:
+        bracket.open()
         dump = dump_database(site.database, staging / "db",
-                             on_bytes=lambda done: progress("dump", done, None))
+                             on_bytes=lambda done: progress("dump", done, None),
+                             on_section=bracket.close)
+        checksums = bracket.wait()
         stats = scan_tree(site.install.path, site.config.exclude)
         progress("scan", stats.count, stats.count)
         manifest = Manifest(
             site=site.name,
             host=socket.gethostname(),
-            created=datetime.now(UTC),
+            created=datetime.now(UTC).replace(microsecond=0),
             reason=reason,
             staging=str(staging),
             flowsafe_version=__version__,
@@ -142,24 +168,27 @@ def _take(site: Site, reason: str, progress: ProgressFn) -> BackupResult:
                 git_commit=site.install.git_commit,
                 schema_version=schema,
                 expected_schema_version=site.install.expected_schema_version,
+                installation_id=site.install.config.installation_id,
             ),
-            database=_database_entry(site, dump, version),
+            database=_database_entry(site, dump, surveyed, version, checksums),
             files=_files_entry(site, stats),
             master_key_fingerprint=escrow.known_fingerprint(site.restic, site.name),
         )
-        manifest.write(staging)
+        raw = manifest.write(staging)
 
         def on_restic(p: ResticProgress) -> None:
             progress("upload", p.bytes_done, p.total_bytes or None)
 
         summary = site.restic.backup(
             [staging, site.install.path],
-            tags=snapshot_tags(site, reason, manifest),
+            tags=[*snapshot_tags(site, reason, manifest), signature.sign(key, raw)],
             host=manifest.host,
+            time=manifest.created,
             excludes=restic_excludes(site.install.path, site.config.exclude),
             on_progress=on_restic,
         )
     finally:
+        bracket.release()
         shutil.rmtree(staging, ignore_errors=True)
     return BackupResult(
         site=site.name,
@@ -173,6 +202,8 @@ def _take(site: Site, reason: str, progress: ProgressFn) -> BackupResult:
         files=stats.count,
         app_version=site.install.app_version,
         schema_version=schema,
+        lossy=manifest.database.lossy,
+        unchecked=manifest.database.checksums_note,
     )
 
 

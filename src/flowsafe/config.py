@@ -8,17 +8,20 @@ flowsafe writes it with mode 0600.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import tomllib
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from flowsafe.errors import ConfigError
 from flowsafe.itflow.site import DEFAULT_EXCLUDES
 from flowsafe.secret import write_private
+
+log = logging.getLogger(__name__)
 
 DEFAULT_CONFIG = Path("/etc/flowsafe/flowsafe.toml")
 DEFAULT_REPOSITORY = "/var/backups/flowsafe"
@@ -48,7 +51,9 @@ class SiteConfig(_Strict):
     path: Path
     repository: str = "default"
     exclude: list[str] = Field(default_factory=lambda: list(DEFAULT_EXCLUDES))
+    signing_key_file: Path | None = None
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    admin: DatabaseSettings | None = None
 
     @field_validator("path")
     @classmethod
@@ -74,6 +79,7 @@ class Retention(_Strict):
     keep_weekly: Annotated[int, Field(ge=0)] = 4
     keep_monthly: Annotated[int, Field(ge=0)] = 12
     keep_yearly: Annotated[int, Field(ge=0)] = 3
+    keep_safety_days: Annotated[int, Field(ge=0)] = 7
 
     def policy(self) -> dict[str, int]:
         return {
@@ -96,19 +102,36 @@ class Drill(_Strict):
     """How ``flowsafe drill`` runs."""
 
     read_data_subset: Annotated[str, Field(pattern=r"^(\d+(\.\d+)?%|\d+/\d+)$")] = "5%"
-    mariadb_port: Annotated[int, Field(ge=0, le=65535)] = 0
     php_port: Annotated[int, Field(ge=0, le=65535)] = 0
 
 
 class Config(_Strict):
     """The whole file."""
 
+    _path: Path | None = PrivateAttr(default=None)
     state_dir: Path = DEFAULT_STATE_DIR
     repositories: dict[str, RepositoryConfig] = Field(default_factory=dict)
     sites: dict[str, SiteConfig] = Field(default_factory=dict)
     retention: Retention = Field(default_factory=Retention)
     monitoring: Monitoring = Field(default_factory=Monitoring)
     drill: Drill = Field(default_factory=Drill)
+
+    @property
+    def path(self) -> Path:
+        """The file this config was read from (or will be written to)."""
+        return self._path or DEFAULT_CONFIG
+
+    def at(self, path: Path) -> Config:
+        """This config, remembering that it lives at ``path``."""
+        copy = self.model_copy()
+        copy._path = path
+        return copy
+
+    def signing_key_file(self, name: str) -> Path:
+        """Where site ``name``'s snapshot signing key lives: as configured, else beside
+        the config file."""
+        site = self.sites[name]
+        return site.signing_key_file or self.path.parent / f"{name}.signing-key"
 
     @field_validator("sites", "repositories")
     @classmethod
@@ -144,10 +167,15 @@ def parse_config(text: str, path: Path) -> Config:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}; fix the file") from None
+    drill = data.get("drill")
+    if isinstance(drill, dict) and drill.pop("mariadb_port", None) is not None:
+        log.info("%s: drill.mariadb_port is no longer used (the drill's server has no TCP "
+                 "port); it is dropped when the config is next written", path)
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_format_errors(path, exc)) from None
+    config = config.at(path)
     for name, site in config.sites.items():
         if site.repository not in config.repositories:
             raise ConfigError(
@@ -211,6 +239,10 @@ def render_config(config: Config) -> str:
         if overrides:
             lines += _table(f"sites.{_toml(name)}.database", site.database,
                             "Overrides of the database settings in config.php.")
+        if site.admin is not None:
+            lines += _table(f"sites.{_toml(name)}.admin", site.admin,
+                            "The account restores and drills create databases and accounts "
+                            "with.")
     lines += _table("retention", config.retention, "GFS retention for `flowsafe prune`.")
     lines += _table("monitoring", config.monitoring, "Limits for `flowsafe status`.")
     lines += _table("drill", config.drill,

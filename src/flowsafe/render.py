@@ -109,6 +109,10 @@ def show_backup(result: Any) -> None:
         f"{result.tables} tables ({size(result.dump_bytes)} of SQL), {result.files} files\n"
         f"  ITFlow {result.app_version or 'unknown'}, schema {result.schema_version or 'unknown'}"
     )
+    for note in result.lossy:
+        out.print(f"  [yellow]note:[/] {note}")
+    if result.unchecked:
+        out.print(f"  [yellow]note:[/] {result.unchecked}")
 
 
 def show_snapshots(rows: list[Any]) -> None:
@@ -156,7 +160,10 @@ def show_plan(plan: Any) -> None:
     """The restore plan the admin confirms."""
     parts = " + ".join(p for p, on in (("database", plan.database), ("files", plan.files)) if on)
     out.print(f"[bold]Restore plan[/] for site [bold]{plan.site}[/]: {parts} from snapshot "
-              f"{plan.snapshot_id[:8]} ({when(plan.snapshot_time)}, {plan.reason})")
+              f"{plan.snapshot_id[:8]} taken {when(plan.snapshot_time)} ({plan.reason}); "
+              f"{plan.trust}")
+    if plan.brings:
+        out.print(f"  brings back: {', '.join(plan.brings)}")
     out.print(_versions("snapshot:", plan.incoming.app, plan.incoming.schema,
                         plan.incoming.expected_schema))
     out.print(_versions("live:", plan.live.app, plan.live.schema, plan.live.expected_schema))
@@ -187,7 +194,7 @@ def show_rollback(kept: Any, purge: bool) -> None:
     what = [f"database '{kept.db.sink}'" if kept.db else "", str(kept.files.sink)
             if kept.files else ""]
     verb = "Delete" if purge else "Swap back"
-    out.print(f"{verb} the state replaced by the restore of {when(kept.started)} "
+    out.print(f"{verb} the state replaced by the restore of {when(kept.restored_at)} "
               f"(snapshot {kept.snapshot[:8]}): {', '.join(w for w in what if w)}")
 
 
@@ -195,13 +202,30 @@ def show_elsewhere_plan(options: Any, manifest: Any) -> None:
     out.print(f"Restore snapshot {options.snapshot} of site '{manifest.site}' (ITFlow "
               f"{manifest.itflow.app_version or 'unknown'}, schema "
               f"{manifest.itflow.schema_version or 'unknown'}) to {options.to_path} and "
-              f"database '{options.target.database}' as {options.target.where()}; config.php "
-              "there gets these database settings.")
+              f"database '{options.database}'; config.php there gets the database settings of "
+              f"account '{options.server.user}'.")
 
 
 def show_elsewhere(result: Any) -> None:
     out.print(f"[green]Restored[/] snapshot {result.snapshot_id[:8]} to {result.path}, database "
-              f"'{result.database}' ({result.where}). Point the web server at it, then log in.")
+              f"'{result.database}' ({result.where}, application account "
+              f"'{result.app_user}'; {result.trust}). Point the web server at it, then log in.")
+
+
+def show_undo(result: Any) -> None:
+    """What undo did."""
+    when_restored = when(result.restore_time)
+    if result.action == "forget":
+        out.print(f"Forgot the restore journal of site {result.site} (restore of "
+                  f"{when_restored}); nothing else was touched.")
+    elif result.action == "purge":
+        kept = ", ".join(str(x) for x in (result.database, result.folder) if x)
+        out.print(f"Deleted the state replaced by the restore of {when_restored} (site "
+                  f"{result.site}): {kept}.")
+    else:
+        again = "redo" if result.action == "undo" else "undo"
+        out.print(f"{'Swapped back' if result.action == 'undo' else 'Redid'} the restore of "
+                  f"{when_restored} (site {result.site}); `flowsafe undo` again to {again}.")
 
 
 def drill_json(report: Any) -> dict[str, Any]:
@@ -224,6 +248,8 @@ def show_drill(report: Any) -> None:
     out.print(f"Drill of site [bold]{report.site}[/], snapshot {report.snapshot_id[:8]} "
               f"({when(report.snapshot_time)}): {verdict} in {report.seconds:.1f} s")
     out.print(table)
+    for note in report.notes:
+        out.print(f"[yellow]note:[/] {note}")
     if report.kept:
         out.print(f"Kept: {report.kept}")
 

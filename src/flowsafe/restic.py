@@ -17,10 +17,11 @@ import re
 import signal
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from flowsafe.errors import (
     ConfigError,
@@ -158,6 +159,11 @@ def _version_of(program: str) -> tuple[int, int, int]:
     return version
 
 
+def pattern(path: str) -> str:
+    """A path as a restic --include/--exclude pattern that matches only itself."""
+    return "".join("\\" + c if c in "*?[]\\" else c for c in path)
+
+
 def _tag_list(tags: Sequence[str]) -> str:
     """Tags as one restic ``--tag`` value (restic ANDs the members of one value)."""
     bad = [t for t in tags if "," in t or not t]
@@ -293,9 +299,10 @@ class Restic:
         """Remove stale locks only (locks of processes that are gone)."""
         self._run("unlock")
 
-    def check(self, read_data_subset: str | None = None) -> None:
-        """``restic check``; damage found raises VerificationError."""
-        args = ["check"]
+    def check(self, read_data_subset: str | None = None, *, lock: bool = True) -> None:
+        """``restic check``; damage found raises VerificationError. Without ``lock`` it runs
+        beside other readers (restore, dump), but a concurrent prune could make it fail."""
+        args = ["check"] if lock else ["--no-lock", "check"]
         if read_data_subset is not None:
             args += ["--read-data-subset", read_data_subset]
         try:
@@ -317,14 +324,18 @@ class Restic:
         *,
         tags: Sequence[str],
         host: str,
+        time: datetime | None = None,
         excludes: Sequence[str] = (),
         on_progress: Callable[[Progress], None] | None = None,
     ) -> BackupSummary:
-        """Back up ``paths`` into a new snapshot, reporting progress as restic streams it.
+        """Back up ``paths`` into a new snapshot, reporting progress as restic streams it;
+        ``time`` is the snapshot's time (default: now).
 
         Exit code 3 raises PartialBackupError, which carries the written snapshot's id.
         """
         args = ["backup", "--json", "--compression", "auto", "--host", host]
+        if time is not None:
+            args += ["--time", time.astimezone().strftime("%Y-%m-%d %H:%M:%S")]
         if tags:
             args += ["--tag", _tag_list(tags)]
         for pattern in excludes:
@@ -429,6 +440,28 @@ class Restic:
     def dump(self, snapshot_id: str, path: str) -> bytes:
         """The content of one (small) file in a snapshot."""
         return self._run("dump", snapshot_id, path).stdout
+
+    @contextmanager
+    def dump_stream(self, snapshot_id: str, path: str) -> Iterator[IO[bytes]]:
+        """A folder of a snapshot as the tar stream ``restic dump`` writes, read as it
+        arrives (one restic run, one index load). A restic failure raises when the block
+        ends; leaving the block early stops restic."""
+        with tempfile.TemporaryFile() as errors:
+            process = spawn(self._argv(["dump", snapshot_id, path]), env=self._env(),
+                            stderr=errors.fileno())
+            assert process.stdout is not None
+            try:
+                with process.stdout:
+                    yield process.stdout
+                    while process.stdout.read(1 << 16):
+                        pass  # what the reader left (tar padding): restic must not hit EPIPE
+            except BaseException:
+                stop(process, signal.SIGINT, _STOP_TIMEOUT)
+                raise
+            code = process.wait()
+            if code != 0:
+                errors.seek(0)
+                raise self._failure(code, errors.read())
 
     def restore(self, snapshot_id: str, target: Path, includes: Sequence[str] = ()) -> None:
         """Restore a snapshot (or only ``includes``) below ``target``."""

@@ -14,19 +14,22 @@ from contextlib import contextmanager
 
 from flowsafe.config import Config, select_site
 from flowsafe.lock import site_lock
-from flowsafe.restore import journal
 from flowsafe.sites import Site, open_site
+from flowsafe.swap import journal
 
 log = logging.getLogger(__name__)
 
 
 @contextmanager
-def locked_site(config: Config, name: str | None, action: str) -> Iterator[Site]:
-    """The site, held exclusively for ``action``, with any crash leftovers repaired."""
+def locked_site(config: Config, name: str | None, action: str,
+                recover: bool = True) -> Iterator[Site]:
+    """The site, held exclusively for ``action``, with any crash leftovers repaired
+    (``recover=False`` only for ``undo --forget``, which discards the journal)."""
     site_name, _ = select_site(config, name)
     with site_lock(config.state_dir, site_name, action) as held:
-        journal.recover(config.state_dir, site_name,
-                        lambda: open_site(config, site_name).database)
+        if recover:
+            journal.recover(config.state_dir, site_name,
+                            lambda: open_site(config, site_name).admin())
         site = open_site(config, site_name)
         if held.previous_crashed:
             log.warning("the previous flowsafe %s of '%s' did not finish; cleaning up",

@@ -6,9 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from flowsafe.config import Config, SiteConfig, select_site
+from flowsafe.config import Config, DatabaseSettings, SiteConfig, select_site
 from flowsafe.itflow.config_php import ConfigPhp
 from flowsafe.itflow.site import ItflowSite, read_site
+from flowsafe.mariadb.accounts import choose_admin
 from flowsafe.mariadb.connection import DbTarget
 from flowsafe.restic import Repository, Restic
 from flowsafe.secret import Secret
@@ -26,6 +27,12 @@ class Site:
     database: DbTarget
     restic: Restic
     state_dir: Path
+    signing_key_file: Path
+    configured_admin: DbTarget | None = None
+
+    def admin(self) -> DbTarget:
+        """The account that creates scratch databases and load accounts (see accounts.py)."""
+        return choose_admin(self.database, self.configured_admin)
 
     @property
     def tags(self) -> list[str]:
@@ -41,9 +48,11 @@ def site_tags(name: str) -> list[str]:
     return [SNAPSHOT_TAG, f"site:{name}"]
 
 
-def database_target(php: ConfigPhp, site: SiteConfig) -> DbTarget:
-    """config.php's database settings, overridden by the site's [database] table."""
-    over = site.database
+def database_target(php: ConfigPhp, site: SiteConfig,
+                    over: DatabaseSettings | None = None) -> DbTarget:
+    """config.php's database settings, overridden by the site's [database] table (or by
+    ``over``, e.g. its [admin] table)."""
+    over = site.database if over is None else over
     if over.password_file is not None:
         password = Secret.from_file(over.password_file)
     elif over.user is not None and over.user != php.dbusername:
@@ -54,7 +63,7 @@ def database_target(php: ConfigPhp, site: SiteConfig) -> DbTarget:
         database=over.database or php.database,
         host=over.host or php.dbhost,
         port=over.port or 3306,
-        socket=over.socket,
+        socket=over.socket or site.database.socket,
         user=over.user or php.dbusername,
         password=password,
     )
@@ -84,4 +93,7 @@ def open_site(config: Config, name: str | None) -> Site:
         database=database_target(install.config, site),
         restic=repository(config, site.repository),
         state_dir=config.state_dir,
+        signing_key_file=config.signing_key_file(site_name),
+        configured_admin=database_target(install.config, site, site.admin)
+        if site.admin is not None else None,
     )

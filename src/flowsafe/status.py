@@ -12,7 +12,7 @@ from flowsafe import runs
 from flowsafe.config import Config
 from flowsafe.drill import record
 from flowsafe.mariadb.connection import connect
-from flowsafe.restore import journal
+from flowsafe.swap import journal
 from flowsafe.scan import scan_tree
 from flowsafe.sites import Site, open_site
 
@@ -29,7 +29,7 @@ class Rollback:
 
 
 def rollback_status(state_dir: Path, site: Site) -> Rollback | None:
-    kept = journal.read(state_dir, site.name, "rollback")
+    kept = journal.read(state_dir, site.name).rollback
     if kept is None:
         return None
     size = 0
@@ -41,7 +41,7 @@ def rollback_status(state_dir: Path, site: Site) -> Rollback | None:
                         "information_schema.TABLES WHERE TABLE_SCHEMA = %s", (kept.db.sink,))
             row = cur.fetchone()
             size += int(row[0]) if row else 0
-    return Rollback(kept.started, kept.snapshot, kept.db.sink if kept.db else None,
+    return Rollback(kept.restored_at, kept.snapshot, kept.db.sink if kept.db else None,
                     str(kept.files.sink) if kept.files else None, size)
 
 

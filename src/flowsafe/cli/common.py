@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from flowsafe.catalog import TrustOptions
 from flowsafe.config import Config, config_path, load_config
 from flowsafe.errors import ConfigError
 from flowsafe.secret import Secret
@@ -35,6 +36,19 @@ YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confir
 JobsOpt = Annotated[int, typer.Option(
     "--jobs", min=1, help="Parallel table loaders (default: number of cores)."
 )]
+
+
+TrustUnsignedOpt = Annotated[bool, typer.Option(
+    "--trust-unsigned",
+    help="Accept a snapshot without a valid signature (you know where it came from).")]
+SigningKeyOpt = Annotated[list[Path] | None, typer.Option(
+    "--signing-key-file",
+    help="A 0600 file with a site's snapshot signing key (the recovery sheet has it).")]
+
+
+def trust(unsigned: bool, key_files: list[Path] | None) -> TrustOptions:
+    """The snapshot trust the command line asks for."""
+    return TrustOptions(unsigned=unsigned, key_files=tuple(key_files or ()))
 
 
 def load() -> Config:

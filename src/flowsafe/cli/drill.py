@@ -9,7 +9,17 @@ import typer
 
 from flowsafe import render
 from flowsafe.cli.app import app
-from flowsafe.cli.common import CORES, IdentityOpt, JobsOpt, JsonOpt, SiteOpt, load
+from flowsafe.cli.common import (
+    CORES,
+    IdentityOpt,
+    JobsOpt,
+    JsonOpt,
+    SigningKeyOpt,
+    SiteOpt,
+    TrustUnsignedOpt,
+    load,
+    trust,
+)
 from flowsafe.drill.run import DrillOptions, run_drill, run_drill_all
 from flowsafe.errors import EXIT_VERIFY
 from flowsafe.keys.run import KeySource
@@ -31,6 +41,8 @@ def drill(
         "--keep", help="Leave the private MariaDB and the restored files; say how to reach them."
     )] = False,
     jobs: JobsOpt = CORES,
+    trust_unsigned: TrustUnsignedOpt = False,
+    signing_key_file: SigningKeyOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Prove a backup restores: private MariaDB, temp folder, checks, recorded result.
@@ -41,7 +53,8 @@ def drill(
     if key_file is not None:
         read_key_file(key_file)  # refuse a loose or malformed key file before any work
     source = KeySource(key_file, age_identity) if key_file or age_identity else None
-    options = DrillOptions(snapshot, keep, source, jobs)
+    options = DrillOptions(snapshot, keep, source, jobs,
+                           trust(trust_unsigned, signing_key_file))
     with render.progress_bars(enabled=not json_out) as bars:
         if all_sites:
             reports = run_drill_all(config, options, bars)

@@ -12,12 +12,15 @@ from flowsafe.cli.app import app
 from flowsafe.cli.common import (
     IdentityOpt,
     JsonOpt,
+    SigningKeyOpt,
     SiteOpt,
+    TrustUnsignedOpt,
     YesOpt,
     ask,
     load,
     optional_secret,
     secret,
+    trust,
 )
 from flowsafe.errors import EXIT_FAILED, EXIT_VERIFY, ConfigError
 from flowsafe.keys.run import (
@@ -84,6 +87,8 @@ def key_unwrap(
     show: Annotated[bool, typer.Option("--show", help="Print the key once.")] = False,
     age_recipient: RecipientOpt = None,
     passphrase_file: PassphraseOpt = None,
+    trust_unsigned: TrustUnsignedOpt = False,
+    signing_key_file: SigningKeyOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Unwrap the master key with an account password, check it, and escrow it."""
@@ -91,7 +96,8 @@ def key_unwrap(
     with render.progress_bars(enabled=not json_out) as bars:
         report = run_unwrap(load(), site, user, password, snapshot=snapshot, show=show,
                             recipients=age_recipient or [],
-                            passphrase=optional_secret(passphrase_file), progress=bars)
+                            passphrase=optional_secret(passphrase_file), progress=bars,
+                            trust=trust(trust_unsigned, signing_key_file))
     _show_key_report(report, json_out)
     if report.shown_key is not None:
         render.out.print(f"Master key: {report.shown_key.reveal()}", highlight=False)
@@ -135,6 +141,8 @@ def key_verify(
     escrow_passphrase_file: EscrowPassOpt = None,
     shares: SharesOpt = None,
     snapshot: SnapshotOpt = None,
+    trust_unsigned: TrustUnsignedOpt = False,
+    signing_key_file: SigningKeyOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Check a candidate key against the fingerprint and every stored credential (exit 3
@@ -142,7 +150,7 @@ def key_verify(
     with render.progress_bars(enabled=not json_out) as bars:
         report = run_verify(load(), site, _source(key_file, age_identity,
                                                      escrow_passphrase_file, shares),
-                            snapshot, bars)
+                            snapshot, bars, trust(trust_unsigned, signing_key_file))
     _show_key_report(report, json_out)
     if not report.ok:
         raise typer.Exit(EXIT_VERIFY)
@@ -218,6 +226,8 @@ def credentials_export(
     shares: SharesOpt = None,
     passphrase_file: PassphraseOpt = None,
     age_recipient: RecipientOpt = None,
+    trust_unsigned: TrustUnsignedOpt = False,
+    signing_key_file: SigningKeyOpt = None,
 ) -> None:
     """Decrypt every credential into a KeePass file or an age-encrypted CSV (never plain)."""
     if fmt not in ("kdbx", "csv"):
@@ -229,7 +239,8 @@ def credentials_export(
         result = run_export(load(), site,
                             _source(key_file, age_identity, escrow_passphrase_file, shares),
                             fmt, out, passphrase=passphrase, recipients=age_recipient or [],
-                            snapshot=snapshot, progress=bars)
+                            snapshot=snapshot, progress=bars,
+                            trust=trust(trust_unsigned, signing_key_file))
     render.out.print(f"Exported {result.exported} credentials to {result.path} (mode 0600).")
     if result.failed_ids:
         render.err.print(f"[yellow]warning:[/] {len(result.failed_ids)} credentials did not "

@@ -12,16 +12,18 @@ from flowsafe.cli.app import app
 from flowsafe.cli.common import (
     CORES,
     JobsOpt,
+    SigningKeyOpt,
     SiteOpt,
     SnapshotArg,
+    TrustUnsignedOpt,
     YesOpt,
     ask,
     load,
+    trust,
 )
 from flowsafe.errors import EXIT_FAILED, ConfigError
 from flowsafe.manifest import Manifest
 from flowsafe.mariadb.connection import DbTarget
-from flowsafe.restore.journal import Journal
 from flowsafe.restore.plan import Plan, RestoreOptions
 from flowsafe.restore.run import (
     ElsewhereOptions,
@@ -31,6 +33,7 @@ from flowsafe.restore.run import (
     run_undo,
 )
 from flowsafe.secret import Secret
+from flowsafe.swap.journal import Journal
 
 
 @app.command()
@@ -59,34 +62,50 @@ def restore(
     = "localhost",
     db_port: Annotated[int, typer.Option(help="With --to-db: TCP port.")] = 3306,
     db_socket: Annotated[str | None, typer.Option(help="With --to-db: socket path.")] = None,
-    db_user: Annotated[str, typer.Option(help="With --to-db: user (also written to config.php).")]
-    = "root",
+    db_user: Annotated[str, typer.Option(
+        help="With --to-db: the application account written into config.php (created with "
+             "a random password unless --db-password-file names its password).")]
+    = "itflow",
     db_password_file: Annotated[Path | None, typer.Option(
-        help="With --to-db: file holding that user's password."
+        help="With --to-db: file holding the existing --db-user's password."
     )] = None,
+    replace_existing: Annotated[bool, typer.Option(
+        "--replace-existing", help="With --to-db: drop what the database already holds.")]
+    = False,
+    include_safety: Annotated[bool, typer.Option(
+        "--include-safety", help="Let 'latest' be a pre-restore/pre-rewrap/pre-update "
+                                 "safety snapshot too.")] = False,
+    trust_unsigned: TrustUnsignedOpt = False,
+    signing_key_file: SigningKeyOpt = None,
 ) -> None:
     """Restore a site in place (plan, pre-restore backup, scratch build, swap), or elsewhere."""
     config = load()
+    trusting = trust(trust_unsigned, signing_key_file)
     if (to_path is None) != (to_db is None):
         raise ConfigError("--to-path and --to-db go together: give both to restore elsewhere")
     if to_path is not None and to_db is not None:
         password = Secret.from_file(db_password_file) if db_password_file else Secret("")
         target = DbTarget(database=to_db, host=db_host, port=db_port, socket=db_socket,
                           user=db_user, password=password)
-        elsewhere = ElsewhereOptions(snapshot, to_path, target, jobs)
+        elsewhere = ElsewhereOptions(snapshot, to_path, to_db, target,
+                                     existing_account=db_password_file is not None,
+                                     replace_existing=replace_existing, jobs=jobs,
+                                     trust=trusting)
 
         def approve(options: ElsewhereOptions, manifest: Manifest) -> bool:
             render.show_elsewhere_plan(options, manifest)
-            return ask("Restore?", yes)
+            return not dry_run and ask("Restore?", yes)
 
         with render.progress_bars() as bars:
             done = run_restore_elsewhere(config, site, elsewhere, approve, bars)
+        if dry_run:
+            return
         if done is None:
             raise typer.Exit(EXIT_FAILED)
         render.show_elsewhere(done)
         return
     options = RestoreOptions(snapshot, db_only, files_only, dry_run, force,
-                             not no_safety_backup, jobs)
+                             not no_safety_backup, jobs, include_safety, trusting)
 
     def confirm(plan: Plan) -> bool:
         render.show_plan(plan)
@@ -108,21 +127,25 @@ def undo(
     purge: Annotated[bool, typer.Option(
         "--purge", help="Delete the kept rollback state instead of swapping it back."
     )] = False,
+    forget: Annotated[bool, typer.Option(
+        "--forget", help="Discard a restore journal that no longer matches what is on disk "
+                         "(after a repair by hand); touches nothing else.")] = False,
     yes: YesOpt = False,
 ) -> None:
-    """Swap back what the last restore replaced (or --purge the kept state)."""
+    """Swap back what the last restore replaced (again: redo), --purge it, or --forget it."""
+    if purge and forget:
+        raise ConfigError("--purge and --forget exclude each other: --purge deletes the kept "
+                          "state, --forget only drops the journal")
 
     def confirm(kept: Journal) -> bool:
         render.show_rollback(kept, purge)
         return ask("Delete it for good?" if purge else "Swap it back?", yes)
 
-    result = run_undo(load(), site, purge_only=purge, confirm=confirm)
+    result = run_undo(load(), site, purge_only=purge, forget=forget, confirm=confirm)
     if result is None:
         render.err.print("cancelled; nothing changed")
         raise typer.Exit(EXIT_FAILED)
-    verb = "Deleted" if result.purged else "Swapped back"
-    render.out.print(f"{verb} the state replaced by the restore of "
-                     f"{render.when(result.restore_time)} (site {result.site}).")
+    render.show_undo(result)
 
 
 @app.command("restore-file")
@@ -133,8 +156,11 @@ def restore_file(
     )],
     to: Annotated[Path, typer.Option("--to", help="Folder to put it in (not production).")],
     site: SiteOpt = None,
+    trust_unsigned: TrustUnsignedOpt = False,
+    signing_key_file: SigningKeyOpt = None,
 ) -> None:
     """Restore one file or folder of a snapshot into any folder, never over production."""
-    dest = run_restore_file(load(), site, snapshot, path, to)
+    dest = run_restore_file(load(), site, snapshot, path, to,
+                            trust(trust_unsigned, signing_key_file))
     render.out.print(f"Restored {path} to {dest}")
 

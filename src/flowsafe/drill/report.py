@@ -43,8 +43,13 @@ class DrillReport:
     snapshot_time: datetime
     started: datetime
     checks: list[Check] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
     kept: str | None = None
+
+    def note(self, text: str) -> None:
+        """Something the report should say that is not a check's result."""
+        self.notes.append(text)
 
     @property
     def ok(self) -> bool:

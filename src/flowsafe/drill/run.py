@@ -1,30 +1,53 @@
 """``flowsafe drill``: restore a snapshot into a private MariaDB and a temp folder, run
-the checks, record the result in the repository. Production is never touched."""
+the checks, record the result in the repository. Production is never touched.
+
+The private server's packet limit is the production server's, recorded in the
+manifest (raised only as far as the snapshot's longest statement needs, as a
+restore raises it), so a drill fails where a restore would. Tables are checked as
+they finish loading; the files and a ``restic check`` of part of the repository's
+data run alongside the load.
+"""
 
 from __future__ import annotations
 
+import grp
 import shutil
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from flowsafe import scratch
 from flowsafe.backup import ProgressFn
-from flowsafe.catalog import read_manifest, resolve, site_repository, staging_path
+from flowsafe.catalog import (
+    Checked,
+    TrustOptions,
+    read_manifest,
+    resolve,
+    site_repository,
+    staging_path,
+    trust_for,
+)
 from flowsafe.config import Config
 from flowsafe.drill import checks, record
 from flowsafe.drill.report import DrillReport, Skip
 from flowsafe.errors import FlowsafeError
 from flowsafe.keys.run import KeySource, load_key
 from flowsafe.manifest import Manifest
-from flowsafe.mariadb.instance import PrivateServer, private_server
+from flowsafe.mariadb import accounts
+from flowsafe.mariadb.connection import DbTarget, server_version
+from flowsafe.mariadb.instance import PrivateServer, private_server, servers_folder
+from flowsafe.mariadb.statements import definer_of
+from flowsafe.mariadb.survey import version_number
 from flowsafe.restic import Restic, Snapshot
-from flowsafe.restore.database import create_database, load_dump
+from flowsafe.restore.database import build_database, needed_packet
 from flowsafe.restore.files import restore_tree
+from flowsafe.swap import objects
 
 WORK_PREFIX = "drill-"
+APP_USER = "itflow_drill"
 
 
 @dataclass(frozen=True)
@@ -35,68 +58,84 @@ class DrillOptions:
     keep: bool = False
     key_source: KeySource | None = None
     jobs: int = 2
+    trust: TrustOptions = field(default_factory=TrustOptions)
 
 
-def _restore_files(restic: Restic, snap: Snapshot, manifest: Manifest, dest: Path,
-                   outcome: list[BaseException | None]) -> None:
-    try:
-        restore_tree(restic, snap, manifest.files.root, dest)
-        outcome.append(None)
-    except BaseException as exc:  # reported by the check, in the calling thread
-        outcome.append(exc)
+def php_group() -> str | None:
+    """The group the drill's PHP check runs as, if this machine has it."""
+    for name in ("www-data", "nogroup"):
+        try:
+            grp.getgrnam(name)
+            return name
+        except KeyError:
+            continue
+    return None
 
 
-def _checks(report: DrillReport, config: Config, restic: Restic, snap: Snapshot,
-            server: PrivateServer, work: Path, options: DrillOptions,
-            progress: ProgressFn) -> None:
-    manifest_box: list[Manifest] = []
+class _Background:
+    """A job run in a thread; ``result()`` returns its value or raises what it raised."""
 
-    def manifest() -> Manifest:
-        return manifest_box[0]
+    def __init__(self, job: Callable[[], str]) -> None:
+        self.value = ""
+        self.error: BaseException | None = None
 
-    def read() -> str:
-        manifest_box.append(read_manifest(restic, snap, report.site))
-        m = manifest()
-        return f"ITFlow {m.itflow.app_version}, schema {m.itflow.schema_version}"
+        def run() -> None:
+            try:
+                self.value = job()
+            except BaseException as exc:  # handed to the caller by result()
+                self.error = exc
 
-    if not report.run("read manifest", read):
-        return
-    target = server.target(manifest().database.name)
+        self.thread = threading.Thread(target=run, daemon=True)
+        self.thread.start()
+
+    def result(self) -> str:
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+        return self.value
+
+
+def _drill_server(report: DrillReport, config: Config, restic: Restic, snap: Snapshot,
+                  manifest: Manifest, server: PrivateServer, work: Path,
+                  options: DrillOptions, progress: ProgressFn) -> None:
+    admin = server.target()
+    database = manifest.database.name
+    target = admin.with_database(database)
     tree = work / "site"
-    files_outcome: list[BaseException | None] = []
-    files = threading.Thread(target=_restore_files,
-                             args=(restic, snap, manifest(), tree, files_outcome))
-    files.start()
+    comparable = (version_number(server_version(admin))
+                  == version_number(manifest.database.server_version))
+    values = checks.TableValues(manifest, comparable)
+    files = _Background(lambda: _restore_files(restic, snap, manifest, tree))
+    subset = config.drill.read_data_subset
+    repository = _Background(lambda: _check_repository(restic, subset))
+    app: list[DbTarget] = []
 
     def load() -> str:
-        restic.restore(snap.id, work / "dump", includes=[f"{staging_path(snap, report.site)}/db"])
-        create_database(target, target.database)
-        m = manifest()
-        load_dump(target, work / "dump" / staging_path(snap, report.site).lstrip("/"), m,
-                  jobs=options.jobs,
-                  on_bytes=lambda done: progress("load", done, m.database.total_bytes))
-        shutil.rmtree(work / "dump", ignore_errors=True)
-        return f"{len(m.database.tables)} tables, dump files match the manifest"
-
-    def restored_files() -> str:
-        files.join()
-        if files_outcome and files_outcome[0] is not None:
-            raise files_outcome[0]
-        return f"{manifest().files.count} files"
+        result = build_database(restic, snap, staging_path(snap, report.site), manifest, admin,
+                                database, jobs=options.jobs, progress=progress,
+                                on_table=values.on_table)
+        password = accounts.create_app_account(admin, database, APP_USER)
+        app.append(DbTarget(database=database, socket=server.socket, user=APP_USER,
+                            password=password))
+        objects.create(admin, database, objects.from_dump(
+            result.objects, manifest.database.objects, definer_of(APP_USER)))
+        return (f"{result.tables} tables, {result.rows} rows, every chunk's digest equal to "
+                f"the manifest's ({result.seconds:.1f} s)")
 
     try:
         report.run("load database", load)
     finally:
-        files.join()
-    report.run("restore files", restored_files)
+        files.thread.join()
+    report.run("restore files", files.result)
     db = ("load database",)
-    report.run("tables present", lambda: checks.tables_present(target, manifest()), needs=db)
-    report.run("row counts", lambda: checks.row_counts(target, manifest()), needs=db)
-    report.run("table digests", lambda: checks.table_digests(target, manifest(), work),
+    report.run("tables present", lambda: checks.tables_present(target, manifest), needs=db)
+    report.run("table values", lambda: values.result(target, work), needs=db)
+    report.run("views, triggers, routines", lambda: checks.objects_present(target, manifest),
                needs=db)
-    report.run("schema version", lambda: checks.schema_version(target, manifest()), needs=db)
+    report.run("schema version", lambda: checks.schema_version(target, manifest), needs=db)
     both = ("load database", "restore files")
     report.run("uploads referenced", lambda: checks.uploads_referenced(target, tree), needs=both)
+
     def credentials() -> str:
         if options.key_source is None:
             raise Skip("no master key given (--key-file or --age-identity)")
@@ -104,15 +143,30 @@ def _checks(report: DrillReport, config: Config, restic: Restic, snap: Snapshot,
         return checks.credentials_decrypt(target, key.reveal())
 
     report.run("credentials decrypt", credentials, needs=db)
-    report.run("login page", lambda: checks.login_page(target, server.socket, tree,
+    report.run("login page", lambda: checks.login_page(app[0], server.socket, tree,
                                                        config.drill.php_port), needs=both)
+    report.run("repository data", repository.result)
+    longest = manifest.database.longest_statement
+    if longest > manifest.database.max_allowed_packet:
+        report.note(f"the longest statement ({longest} bytes) is over the production server's "
+                    f"max_allowed_packet ({manifest.database.max_allowed_packet}): a restore "
+                    "there raises it while it loads (as root), so set it higher in the server's "
+                    "configuration to be safe")
 
-    def repository_data() -> str:
-        subset = config.drill.read_data_subset
+
+def _restore_files(restic: Restic, snap: Snapshot, manifest: Manifest, tree: Path) -> str:
+    restore_tree(restic, snap, manifest.files.root, tree)
+    return f"{manifest.files.count} files"
+
+
+def _check_repository(restic: Restic, subset: str) -> str:
+    """``restic check`` beside the load, without a lock; a failure is confirmed under the
+    lock (a prune elsewhere could have caused it) before it counts."""
+    try:
+        restic.check(read_data_subset=subset, lock=False)
+    except FlowsafeError:
         restic.check(read_data_subset=subset)
-        return f"restic check read {subset} of the repository's data"
-
-    report.run("repository data", repository_data)
+    return f"restic check read {subset} of the repository's data"
 
 
 def run_drill(config: Config, site_name: str | None, options: DrillOptions,
@@ -123,22 +177,33 @@ def run_drill(config: Config, site_name: str | None, options: DrillOptions,
     report = DrillReport(site=site, snapshot_id=snap.id, snapshot_time=snap.time,
                          started=datetime.now(UTC))
     started = time.monotonic()
-    temp = config.state_dir / "tmp"
-    scratch.clean_stale(temp, WORK_PREFIX)
-    work = scratch.make(temp, WORK_PREFIX)
-    try:
-        with private_server(temp, port=config.drill.mariadb_port,
-                            keep=options.keep) as server:
-            _checks(report, config, restic, snap, server, work, options, progress)
-            if options.keep:
-                scratch.keep(work, "drill")
-                report.kept = (f"mariadb --socket={server.socket} -uroot "
-                               f"(or -h127.0.0.1 -P{server.port} -uroot); "
-                               f"files in {work}; stop with: kill {server.pid}; "
-                               f"rm -rf {server.folder} {work}")
-    finally:
-        if not options.keep:
-            shutil.rmtree(work, ignore_errors=True)
+    checked: list[Checked] = []
+
+    def read() -> str:
+        checked.append(read_manifest(restic, snap, site, trust_for(config, site, options.trust)))
+        m = checked[0].manifest
+        return (f"ITFlow {m.itflow.app_version}, schema {m.itflow.schema_version}; "
+                f"{checked[0].trust}")
+
+    if report.run("read manifest", read):
+        manifest = checked[0].manifest
+        temp = config.state_dir / "tmp"
+        scratch.clean_stale(temp, WORK_PREFIX)
+        work = scratch.make(temp, WORK_PREFIX)
+        packet = max(manifest.database.max_allowed_packet, needed_packet(manifest))
+        try:
+            with private_server(servers_folder(config.state_dir), keep=options.keep, packet=packet,
+                                client_group=php_group()) as server:
+                _drill_server(report, config, restic, snap, manifest, server, work, options,
+                              progress)
+                if options.keep:
+                    scratch.keep(work, "drill")
+                    report.kept = (f"mariadb --socket={server.socket} (as root); files in "
+                                   f"{work}; stop with: kill {server.pid}; "
+                                   f"rm -rf {server.folder} {work}")
+        finally:
+            if not options.keep:
+                shutil.rmtree(work, ignore_errors=True)
     report.seconds = time.monotonic() - started
     record.save(restic, report)
     return report
@@ -150,4 +215,3 @@ def run_drill_all(config: Config, options: DrillOptions,
     if not config.sites:
         raise FlowsafeError("no site configured: nothing to drill")
     return [run_drill(config, name, options, progress) for name in config.sites]
-

@@ -7,16 +7,21 @@ from __future__ import annotations
 import csv
 import io
 import os
-import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from flowsafe import scratch
 from flowsafe.backup import ProgressFn, backup_site
-from flowsafe.catalog import read_manifest, resolve, site_repository
+from flowsafe.catalog import (
+    TrustOptions,
+    read_manifest,
+    resolve,
+    site_repository,
+    staging_path,
+    trust_for,
+)
 from flowsafe.config import Config
 from flowsafe.errors import ConfigError, VerificationError
 from flowsafe.keys import escrow, fingerprint, users
@@ -24,9 +29,8 @@ from flowsafe.keys.credentials import Credential, Decrypted, decrypt_all
 from flowsafe.keys.sheet import write_sheet
 from flowsafe.keys.source import read_key_file
 from flowsafe.mariadb.connection import DbTarget, connect
-from flowsafe.mariadb.instance import private_server
 from flowsafe.restic import Restic
-from flowsafe.restore.run import build_database
+from flowsafe.restore.database import private_copy
 from flowsafe.secret import Secret, write_private
 from flowsafe.session import locked_site
 from flowsafe.sites import open_site
@@ -62,24 +66,18 @@ def load_key(source: KeySource, restic: Restic, site: str) -> Secret:
 
 @contextmanager
 def site_database(config: Config, site_name: str | None, snapshot: str | None,
-                  progress: ProgressFn) -> Iterator[tuple[str, Restic, DbTarget]]:
+                  trust: TrustOptions, progress: ProgressFn
+                  ) -> Iterator[tuple[str, Restic, DbTarget]]:
     """The live database, or a snapshot's loaded into a private MariaDB (stopped after)."""
     site, restic = site_repository(config, site_name)
     if snapshot is None:
         yield site, restic, open_site(config, site).database
         return
     snap = resolve(restic, site, snapshot)
-    manifest = read_manifest(restic, snap, site)
-    temp = config.state_dir / "tmp"
-    scratch.clean_stale(temp, "keys-")
-    work = scratch.make(temp, "keys-")
-    try:
-        with private_server(temp) as server:
-            target = server.target(manifest.database.name)
-            build_database(restic, snap, site, manifest, target, work, 2, progress)
-            yield site, restic, target
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    manifest = read_manifest(restic, snap, site, trust_for(config, site, trust)).manifest
+    with private_copy(restic, snap, staging_path(snap, site), manifest, config.state_dir,
+                      progress) as target:
+        yield site, restic, target
 
 
 @dataclass(frozen=True)
@@ -111,12 +109,14 @@ def _check(site: str, restic: Restic, target: DbTarget, key: Secret) -> KeyRepor
 
 def run_unwrap(config: Config, site_name: str | None, email: str, password: Secret, *,
                snapshot: str | None, show: bool, recipients: list[str],
-               passphrase: Secret | None, progress: ProgressFn) -> KeyReport:
+               passphrase: Secret | None, progress: ProgressFn,
+               trust: TrustOptions | None = None) -> KeyReport:
     """Unwrap the key with an account's password; escrow it (and/or show it)."""
     if not show and not recipients and passphrase is None:
         raise ConfigError("say where the key goes: --age-recipient or --passphrase-file to "
                           "escrow it in the repository, or --show to print it once")
-    with site_database(config, site_name, snapshot, progress) as (site, restic, target):
+    with site_database(config, site_name, snapshot, trust or TrustOptions(), progress) as (
+            site, restic, target):
         with connect(target) as conn:
             key = users.unwrap(users.find(conn, email), password)
         report = _check(site, restic, target, key)
@@ -145,9 +145,11 @@ def run_shares(config: Config, site_name: str | None, source: KeySource, thresho
 
 
 def run_verify(config: Config, site_name: str | None, source: KeySource,
-               snapshot: str | None, progress: ProgressFn) -> KeyReport:
+               snapshot: str | None, progress: ProgressFn,
+               trust: TrustOptions | None = None) -> KeyReport:
     """Check a candidate key against the fingerprint and every stored credential."""
-    with site_database(config, site_name, snapshot, progress) as (site, restic, target):
+    with site_database(config, site_name, snapshot, trust or TrustOptions(), progress) as (
+            site, restic, target):
         return _check(site, restic, target, load_key(source, restic, site))
 
 
@@ -188,13 +190,14 @@ def _csv(found: list[Credential]) -> bytes:
 
 def run_export(config: Config, site_name: str | None, source: KeySource, fmt: str, out: Path,
                *, passphrase: Secret | None, recipients: list[str], snapshot: str | None,
-               progress: ProgressFn) -> ExportResult:
+               progress: ProgressFn, trust: TrustOptions | None = None) -> ExportResult:
     """Every credential that decrypts, into a KeePass file or an age-encrypted CSV."""
     if out.exists():
         raise ConfigError(f"{out} already exists: choose a new file")
     if fmt == "kdbx" and passphrase is None:
         raise ConfigError("a KeePass export needs a new passphrase: --passphrase-file")
-    with site_database(config, site_name, snapshot, progress) as (site, restic, target):
+    with site_database(config, site_name, snapshot, trust or TrustOptions(), progress) as (
+            site, restic, target):
         key = load_key(source, restic, site)
         with connect(target) as conn:
             found: Decrypted = decrypt_all(conn, key)

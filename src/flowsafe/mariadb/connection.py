@@ -59,7 +59,8 @@ class DbTarget:
         return replace(self, database=database)
 
 
-def connect(target: DbTarget, *, database: str | None = None) -> pymysql.Connection[Any]:
+def connect(target: DbTarget, *, database: str | None = None, autocommit: bool = True,
+            max_allowed_packet: int = 16 << 20) -> pymysql.Connection[Any]:
     """Open a connection; failures become one-line errors naming host and user."""
     db = target.database if database is None else database
     try:
@@ -72,7 +73,8 @@ def connect(target: DbTarget, *, database: str | None = None) -> pymysql.Connect
             unix_socket=target.socket_path() if target.uses_socket else None,
             charset="utf8mb4",
             connect_timeout=10,
-            autocommit=True,
+            autocommit=autocommit,
+            max_allowed_packet=max_allowed_packet,
         )
     except pymysql.err.OperationalError as exc:
         raise explain(exc, target, db) from None

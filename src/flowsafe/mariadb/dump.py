@@ -1,23 +1,30 @@
 """The database dump: one ``mariadb-dump`` snapshot, split while it streams into a folder.
 
 This module owns the dump format. ``dump_database`` runs one consistent
-``mariadb-dump`` and ``split_stream`` cuts its output, line by line with flat
-memory, into::
+``mariadb-dump`` and ``split_stream`` cuts its output, with flat memory, into::
 
     _header.sql          session settings (FOREIGN_KEY_CHECKS=0 ...), before the first section
-    tables/<file>.sql    one per table: structure, rows, triggers
+    tables/<file>.sql    one per table or sequence: structure, rows, triggers
     _routines.sql        views, events, procedures and functions
     _footer.sql          from ``SET TIME_ZONE=@OLD_TIME_ZONE`` to ``-- Dump completed``
 
-``cat _header.sql tables/*.sql _routines.sql _footer.sql | mariadb db`` restores
-the database; ``_header + one table + _footer`` loads one table on its own.
+The cut follows the dump's statements (``statements.Splitter``): a marker comment
+starts a new file only between statements, never inside one (a procedure body is
+one statement), and every statement must be of a kind its file may hold
+(``statements.classify_*``), else the backup stops: nothing a hostile database
+smuggles into a dump reaches a snapshot. A table file has up to three *parts*,
+each cut into *chunks* that end between statements: ``ddl`` (DROP/CREATE TABLE
+and its SETs), ``rows`` (INSERTs only, chunks of about ``ROWS_CHUNK`` bytes) and
+``post`` (triggers and their SETs). Every chunk's SHA-256 goes into the manifest,
+so a restore checks each chunk before any of it reaches a server, and loads the
+rows chunks of one table in parallel.
 
 Rows arrive one per line (``--skip-extended-insert``) and are regrouped into
-multi-row INSERT statements, still one row per line, whose ends are chosen by
-the rows' content (a CRC of the row, or a 4 MiB cap): a changed row changes only
-its own statement, so restic's chunking finds the rest of the file unchanged.
-Each table's digest (sha256 over its non-comment lines, rows, bytes) is what
-``digest_file`` computes from the file again.
+multi-row INSERT statements, still one row per line, whose ends are chosen by the
+rows' content (a CRC of the row), so a changed row changes only its own statement
+and restic's chunking finds the rest of the file unchanged. A statement never
+grows past ``STATEMENT_LIMIT`` by taking another row: a longer row stands alone,
+as mariadb-dump writes it.
 """
 
 from __future__ import annotations
@@ -32,14 +39,16 @@ import subprocess
 import tempfile
 import threading
 import zlib
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Literal, Protocol
 
 from flowsafe import execute
 from flowsafe.errors import FlowsafeError, ToolError
+from flowsafe.mariadb import statements
 from flowsafe.mariadb.connection import DbTarget, client_options
+from flowsafe.mariadb.statements import Statement, UnsafeStatementError
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +61,7 @@ DUMP_OPTIONS = (
     "--routines",
     "--triggers",
     "--events",
+    "--dump-history",  # system-versioned tables keep their history
     "--skip-extended-insert",
     # No LOCK TABLES in the output: tables are loaded in parallel, and a session holding
     # LOCK TABLES fails (error 1100) when another session creates a table that references
@@ -68,26 +78,31 @@ TABLES_DIR = "tables"
 
 CHUNK = 1 << 20  # bytes read at a time; also the progress step
 FLUSH = 1 << 20  # bytes buffered per output file before they are hashed and written
-STATEMENT_LIMIT = 4 << 20  # a regrouped INSERT ends once it holds this many bytes of rows
-BOUNDARY_MASK = 0x7F  # ... or after a row whose crc32 has these bits zero (1 in 128 rows)
+ROWS_CHUNK = 8 << 20  # a rows chunk ends at the first statement end past this size
+STATEMENT_LIMIT = 4 << 20  # a regrouped INSERT takes no row that would make it longer
+BOUNDARY_MASK = 0x7F  # ... and ends after a row whose crc32 has these bits zero (1 in 128)
+
+Part = Literal["all", "ddl", "rows", "post"]
+FileKind = Literal["header", "table", "sequence", "routines", "footer"]
 
 _SEPARATOR = b"--"  # the comment line before every section marker
-_TABLE_MARK = b"-- Table structure for table `"
-_ROUTINE_MARKS = (
-    b"-- Temporary table structure for view ",
-    b"-- Final view structure for view ",
-    b"-- Dumping events for database ",
-    b"-- Dumping routines for database ",
+_SECTION_MARKS: tuple[tuple[bytes, FileKind], ...] = (
+    (b"-- Table structure for table `", "table"),
+    (b"-- Sequence structure for `", "sequence"),
+    (b"-- Temporary table structure for view ", "routines"),
+    (b"-- Final view structure for view ", "routines"),
+    (b"-- Dumping events for database ", "routines"),
+    (b"-- Dumping routines for database ", "routines"),
 )
+_DATA_MARK = b"-- Dumping data for table "
 _FOOTER_START = b"/*!40103 SET TIME_ZONE=@OLD_TIME_ZONE */;"
 _DONE = b"-- Dump completed"
-_DATA_MARK = b"-- Dumping data for table "
-_DATA_END = b"/*!40000 ALTER TABLE "  # ... ENABLE KEYS */; closes a table's rows
 # The head of a row line, with or without a column list (mariadb-dump adds one for
-# tables with invisible columns): INSERT INTO `t` [(`a`, `b`) ]VALUES (
+# tables with invisible or history columns): INSERT INTO `t` [(`a`, b) ]VALUES (
 _QUOTED = rb"`(?:[^`]|``)+`"
+_COLUMN = rb"(?:`(?:[^`]|``)+`|\w+)"
 _INSERT_HEAD = re.compile(
-    rb"INSERT INTO " + _QUOTED + rb" (?:\((?:" + _QUOTED + rb"(?:, )?)+\) )?VALUES \("
+    rb"INSERT INTO (?P<name>" + _QUOTED + rb") (?:\((?:" + _COLUMN + rb"(?:, )?)+\) )?VALUES \("
 )
 _SAFE_NAME_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_$-")
 _MAX_FILE_STEM = 200
@@ -101,34 +116,84 @@ _ERROR_HINTS = {
 
 
 @dataclass(frozen=True)
-class TableDump:
-    """One table's file in the dump folder and its digest."""
+class ChunkDump:
+    """A run of whole statements in a dump file: where it is and its SHA-256."""
 
-    name: str
+    part: Part
+    offset: int
+    bytes: int
+    rows: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class FileDump:
+    """One file of the dump folder: what it holds, its chunks, and the objects in it."""
+
+    kind: FileKind
+    name: str  # the table or sequence; "" for header, routines, footer
     file: str  # relative to the dump folder, like "tables/clients.sql"
     bytes: int
     rows: int
-    sha256: str  # over the file's bytes without lines starting with "--"
+    chunks: list[ChunkDump]
+    objects: dict[str, list[str]]  # "trigger", "view", "procedure", ... -> names
+
+    @property
+    def sha256(self) -> str:
+        """The whole file's digest: SHA-256 over its chunks' digests."""
+        return digest_of(self.chunks)
+
+    @property
+    def rows_sha256(self) -> str:
+        """The rows' digest (rows chunks only): equal for equal rows, whatever the DDL."""
+        return digest_of([c for c in self.chunks if c.part == "rows"])
+
+
+class Digested(Protocol):
+    """Anything with a hex SHA-256 (a chunk of a dump, or its manifest entry)."""
+
+    @property
+    def sha256(self) -> str: ...
+
+
+def digest_of(chunks: Sequence[Digested]) -> str:
+    """SHA-256 over the hex digests of ``chunks``, in order."""
+    total = hashlib.sha256()
+    for chunk in chunks:
+        total.update(chunk.sha256.encode())
+    return total.hexdigest()
 
 
 @dataclass(frozen=True)
 class DumpResult:
-    """What ``split_stream`` wrote; file names are relative to the dump folder."""
+    """What ``split_stream`` wrote, in load order: header, tables, routines, footer."""
 
-    tables: list[TableDump]  # in dump order
-    total_bytes: int  # written to the folder
-    header_file: str
-    routines_file: str
-    footer_file: str
+    files: list[FileDump]
+    total_bytes: int
+    longest_statement: int
+
+    @property
+    def tables(self) -> list[FileDump]:
+        return [f for f in self.files if f.kind in ("table", "sequence")]
+
+    def objects(self) -> dict[str, list[str]]:
+        """Every non-table object of the dump by kind (trigger, view, ...), names sorted."""
+        found: dict[str, set[str]] = {}
+        for dumped in self.files:
+            for kind, names in dumped.objects.items():
+                found.setdefault(kind, set()).update(names)
+        found.setdefault("sequence", set()).update(f.name for f in self.files
+                                                   if f.kind == "sequence")
+        return {kind: sorted(names) for kind, names in sorted(found.items()) if names}
 
 
 class DumpIncompleteError(FlowsafeError):
     """The dump stream stopped before mariadb-dump's ``-- Dump completed`` line."""
 
 
-def dump_command(defaults_option: str, database: str) -> list[str]:
+def dump_command(defaults_option: str, database: str, tables: Sequence[str] = ()) -> list[str]:
     """The mariadb-dump argv; ``defaults_option`` comes from ``client_options``."""
-    return ["mariadb-dump", defaults_option, *DUMP_OPTIONS, "--", database]
+    return ["mariadb-dump", defaults_option, *DUMP_OPTIONS, "--", database, *tables]
 
 
 def table_file_name(raw_name: bytes) -> str:
@@ -168,28 +233,6 @@ class _Lines:
         self.rest = b"".join(pieces)
 
 
-class _DataPhase:
-    """Where a table's row lines are: after ``-- Dumping data``, until ``ENABLE KEYS``.
-
-    ``head`` is the row lines' common start, learned from the first row.
-    """
-
-    def __init__(self) -> None:
-        self.open = False
-        self.head: bytes | None = None
-
-    def update(self, line: bytes) -> None:
-        """Account for a line that is not a row of the known head."""
-        if line.startswith(_DATA_MARK):
-            self.open = True
-            self.head = None
-        elif line.startswith(_DATA_END) and b"ENABLE KEYS" in line:
-            self.open = False
-            self.head = None
-        elif self.open and self.head is None and (match := _INSERT_HEAD.match(line)):
-            self.head = match.group()
-
-
 class _Writer:
     """A thread that hashes and writes the buffers the parsing thread hands over.
 
@@ -225,98 +268,153 @@ class _Writer:
             raise self.error
 
 
+@dataclass
+class _OpenChunk:
+    part: Part
+    offset: int
+    hash: hashlib._Hash = field(default_factory=hashlib.sha256)
+    bytes: int = 0
+    rows: int = 0
+
+
 class _Sink:
-    """An output file (or, without a path, just a digest): its size and the sha256 of
-    its non-comment lines. Lines are buffered here; ``_Writer`` hashes and writes them.
+    """One output file: bytes buffered here, hashed per chunk and written by ``_Writer``.
+
+    A chunk is cut with ``cut(part)``; the caller only cuts between statements.
     """
 
-    def __init__(self, path: Path | None, writer: _Writer) -> None:
-        self.file = path.open("wb") if path is not None else None
+    def __init__(self, kind: FileKind, name: str, relative: str, path: Path,
+                 writer: _Writer) -> None:
+        self.kind: FileKind = kind
+        self.name = name
+        self.relative = relative
+        self.file = path.open("wb")
         self.writer = writer
-        self.hash = hashlib.sha256()
         self.size = 0
         self.buffer = bytearray()
+        self.chunk = _OpenChunk("all" if kind != "table" and kind != "sequence" else "ddl", 0)
+        self.chunks: list[ChunkDump] = []
+        self.objects: dict[str, list[str]] = {}
         self.closed = False
 
     def take(self, line: bytes) -> None:
         """Append one line (given without its newline)."""
-        if line.startswith(b"--"):
+        self.buffer += line
+        self.buffer += b"\n"
+        if len(self.buffer) >= FLUSH:
             self.flush()
-            self._send(line + b"\n", hashed=False)
-        else:
-            self.buffer += line
-            self.buffer += b"\n"
-            if len(self.buffer) >= FLUSH:
-                self.flush()
 
     def flush(self) -> None:
         if self.buffer:
-            self._send(self.buffer, hashed=True)
-            self.buffer = bytearray()
+            data, self.buffer = self.buffer, bytearray()
+            self.size += len(data)
+            self.chunk.bytes += len(data)
+            self.writer.submit(functools.partial(self._consume, self.chunk.hash, data))
 
-    def _send(self, data: bytes | bytearray, *, hashed: bool) -> None:
-        self.size += len(data)
-        self.writer.submit(functools.partial(self._consume, data, hashed))
+    def _consume(self, digest: hashlib._Hash, data: bytearray) -> None:
+        digest.update(data)
+        self.file.write(data)
 
-    def _consume(self, data: bytes | bytearray, hashed: bool) -> None:
-        if hashed:
-            self.hash.update(data)
-        if self.file is not None:
-            self.file.write(data)
+    def cut(self, part: Part) -> None:
+        """End the open chunk here (if it holds anything) and open one of ``part``."""
+        self.flush()
+        if self.chunk.bytes:
+            done = self.chunk
+            result: list[ChunkDump] = self.chunks
+
+            def record(done: _OpenChunk = done) -> None:
+                result.append(ChunkDump(done.part, done.offset, done.bytes, done.rows,
+                                        done.hash.hexdigest()))
+
+            self.writer.submit(record)
+        self.chunk = _OpenChunk(part, self.size)
+
+    def note(self, kind: str, name: str) -> None:
+        names = self.objects.setdefault(kind, [])
+        if name not in names:
+            names.append(name)
 
     def close(self) -> None:
         if not self.closed:
             self.closed = True
-            self.flush()
-            if self.file is not None:
-                self.writer.submit(self.file.close)
+            self.cut(self.chunk.part)
+            self.writer.submit(self.file.close)
+
+    def result(self) -> FileDump:
+        rows = sum(c.rows for c in self.chunks)
+        return FileDump(self.kind, self.name, self.relative, self.size, rows, list(self.chunks),
+                        {k: sorted(v) for k, v in self.objects.items()})
 
 
 class _Table(_Sink):
     """A table's file: single-row INSERT lines become content-defined multi-row INSERTs."""
 
-    def __init__(self, out_dir: Path, raw_name: bytes, writer: _Writer) -> None:
-        self.name = raw_name.decode("utf-8", "replace")
-        self.relative = table_file_name(raw_name)
-        super().__init__(out_dir / self.relative, writer)
-        self.phase = _DataPhase()
-        self.rows = 0
+    def __init__(self, kind: FileKind, raw_name: bytes, out_dir: Path, writer: _Writer) -> None:
+        relative = table_file_name(raw_name)
+        super().__init__(kind, raw_name.decode("utf-8", "replace"), relative,
+                         out_dir / relative, writer)
+        self.data = False  # past "-- Dumping data for table": rows may follow
+        self.head: bytes | None = None  # the row lines' common start, from the first row
         self.statement = 0  # bytes of rows in the open statement; 0: none open
+        self.longest = 0
 
-    def take(self, line: bytes) -> None:
-        self.end_statement()
-        self.phase.update(line)
-        if self.phase.head is not None and line.startswith(self.phase.head):
-            self.add_rows([line], 0)
-        else:
-            super().take(line)
+    def is_row(self, line: bytes) -> bool:
+        """Whether a line (seen between statements) is one of this table's row lines."""
+        if not self.data or not line.endswith(b");"):
+            return False
+        if self.head is None:
+            match = _INSERT_HEAD.match(line)
+            if match is None or statements.unquote(match.group("name")) != self.name:
+                return False
+            self.head = match.group()
+        return line.startswith(self.head)
 
     def end_statement(self) -> None:
         if self.statement:
             self.buffer += b";\n"
+            self.longest = max(self.longest, self.statement + len(self.head or b""))
             self.statement = 0
+            if self.chunk.bytes + len(self.buffer) >= ROWS_CHUNK:
+                self.cut("rows")
 
     def add_rows(self, lines: list[bytes], start: int) -> int:
         """Regroup the row lines from ``lines[start]`` on; return the index after them.
 
         The hot loop of the dump: everything it touches is a local.
         """
-        head = self.phase.head
+        head = self.head
         assert head is not None
+        if self.chunk.part != "rows":
+            self.cut("rows")
         insert, cut = head[:-1], len(head) - 1  # rows keep their "(" and lose the ";"
         buffer, statement, crc32 = self.buffer, self.statement, zlib.crc32
+        limit, longest = STATEMENT_LIMIT, self.longest
         index, end = start, len(lines)
-        while index < end and lines[index].startswith(head):
-            row = lines[index][cut:-1]
+        while index < end:
+            line = lines[index]
+            if not (line.startswith(head) and line.endswith(b");")):
+                break
+            row = line[cut:-1]
+            if statement and statement + len(row) > limit:
+                buffer += b";\n"
+                longest = max(longest, statement + cut)
+                statement = 0
             buffer += b",\n" if statement else insert
             buffer += row
             statement += len(row)
-            if not crc32(row) & BOUNDARY_MASK or statement >= STATEMENT_LIMIT:
+            if not crc32(row) & BOUNDARY_MASK:
                 buffer += b";\n"
+                longest = max(longest, statement + cut)
                 statement = 0
+            if not statement and self.chunk.bytes + len(buffer) >= ROWS_CHUNK:
+                self.chunk.rows += index + 1 - start
+                self.cut("rows")
+                start = index + 1
+                buffer = self.buffer
             index += 1
-        self.rows += index - start
+        self.chunk.rows += index - start
         self.statement = statement
+        self.longest = longest
         if len(buffer) >= FLUSH:
             self.flush()
         return index
@@ -325,65 +423,102 @@ class _Table(_Sink):
         self.end_statement()
         super().close()
 
-    def result(self) -> TableDump:
-        return TableDump(self.name, self.relative, self.size, self.rows, self.hash.hexdigest())
-
 
 class _Splitter:
-    """Routes dump lines to the header, a table, the routines or the footer."""
+    """Routes dump lines to the header, a table, the routines or the footer, statement by
+    statement, and checks each statement against what its file may hold."""
 
     def __init__(self, out_dir: Path, writer: _Writer) -> None:
         (out_dir / TABLES_DIR).mkdir(parents=True, exist_ok=True)
         self.out_dir = out_dir
         self.writer = writer
-        self.header = _Sink(out_dir / HEADER_FILE, writer)
-        self.routines = _Sink(out_dir / ROUTINES_FILE, writer)
+        self.sql = statements.Splitter()
+        self.header = self._sink("header", HEADER_FILE)
+        self.routines = self._sink("routines", ROUTINES_FILE)
         self.footer: _Sink | None = None
-        self.current = self.header
+        self.current: _Sink = self.header
         self.table: _Table | None = None
         self.tables: list[_Table] = []
         self.separator = False  # a "--" line waits: it belongs to the section the next line starts
+        self.longest = 0
+        self.on_section: Callable[[], None] | None = None
+
+    def _sink(self, kind: FileKind, relative: str) -> _Sink:
+        return _Sink(kind, "", relative, self.out_dir / relative, self.writer)
 
     def feed(self, lines: list[bytes]) -> None:
         index, end = 0, len(lines)
         while index < end:
             table = self.table
-            if (
-                table is not None
-                and not self.separator
-                and (head := table.phase.head) is not None
-                and lines[index].startswith(head)
-            ):
+            if (table is not None and not self.separator and self.sql.between
+                    and table.is_row(lines[index])):
+                before = index
                 index = table.add_rows(lines, index)
+                self.sql.line += index - before
             else:
                 self._other(lines[index])
                 index += 1
 
     def _other(self, line: bytes) -> None:
+        if (table := self.table) is not None:
+            table.end_statement()
+            if table.chunk.part == "rows":
+                table.cut("post")  # any line that is not a row ends the rows
         if self.separator:
             self.separator = False
             self._enter_section(line)
             self.current.take(_SEPARATOR)
-        if line == _SEPARATOR and self.footer is None:
+        between = self.sql.between
+        if between and line == _SEPARATOR and self.footer is None:
             self.separator = True
-        elif line == _FOOTER_START and self.footer is None:
-            self.footer = _Sink(self.out_dir / FOOTER_FILE, self.writer)
+            self.sql.line += 1
+            return
+        if between and line == _FOOTER_START and self.footer is None:
+            self.footer = self._sink("footer", FOOTER_FILE)
             self._switch(self.footer)
-            self.footer.take(line)
+        if between and self.table is not None and line.startswith(_DATA_MARK):
+            self.table.data = True
+        done = self.sql.feed(line + b"\n")
+        self.current.take(line)
+        for statement in done:
+            self._check(statement)
+
+    def _check(self, statement: Statement) -> None:
+        """Refuse a statement its file may not hold; note the objects a file creates."""
+        sink = self.current
+        self.longest = max(self.longest, len(statement.code))
+        if isinstance(sink, _Table):
+            kind = statements.classify_table_statement(statement, sink.name)
+            if kind.verb == "trigger":
+                sink.note("trigger", kind.name)
+            elif kind.verb == "insert" and sink.chunk.part != "rows":
+                raise UnsafeStatementError(
+                    f"line {statement.line}: a row of table '{sink.name}' outside its data")
+        elif sink.kind == "routines":
+            kind = statements.classify_routines_statement(statement)
+            if kind.verb in ("view", "procedure", "function", "event"):
+                sink.note(kind.verb, kind.name)
         else:
-            self.current.take(line)
+            statements.classify_session_statement(statement)
 
     def _enter_section(self, marker: bytes) -> None:
-        if marker.startswith(_TABLE_MARK):
-            name = marker[len(_TABLE_MARK):-1].replace(b"``", b"`")
-            table = _Table(self.out_dir, name, self.writer)
-            self.tables.append(table)
-            self._switch(table)
-        elif marker.startswith(_ROUTINE_MARKS):
-            self._switch(self.routines)
+        for mark, kind in _SECTION_MARKS:
+            if marker.startswith(mark):
+                if kind == "routines":
+                    self._switch(self.routines)
+                else:
+                    name = marker[len(mark):-1].replace(b"``", b"`")
+                    table = _Table(kind, name, self.out_dir, self.writer)
+                    self.tables.append(table)
+                    self._switch(table)
+                    if self.on_section is not None:
+                        self.on_section()
+                        self.on_section = None
+                return
 
     def _switch(self, sink: _Sink) -> None:
         if self.table is not None:
+            self.longest = max(self.longest, self.table.longest)
             self.table.close()
         self.current = sink
         self.table = sink if isinstance(sink, _Table) else None
@@ -391,31 +526,33 @@ class _Splitter:
     def close(self) -> None:
         for sink in (self.header, *self.tables, self.routines, self.footer):
             if sink is not None:
+                if isinstance(sink, _Table):
+                    self.longest = max(self.longest, sink.longest)
                 sink.close()
 
     def result(self) -> DumpResult:
         sinks = [self.header, *self.tables, self.routines, self.footer]
-        return DumpResult(
-            tables=[table.result() for table in self.tables],
-            total_bytes=sum(sink.size for sink in sinks if sink is not None),
-            header_file=HEADER_FILE,
-            routines_file=ROUTINES_FILE,
-            footer_file=FOOTER_FILE,
-        )
+        files = [sink.result() for sink in sinks if sink is not None]
+        return DumpResult(files=files, total_bytes=sum(f.bytes for f in files),
+                          longest_statement=self.longest)
 
 
 def split_stream(
-    stream: IO[bytes], out_dir: Path, on_bytes: Callable[[int], None] | None = None
+    stream: IO[bytes], out_dir: Path, on_bytes: Callable[[int], None] | None = None,
+    on_section: Callable[[], None] | None = None,
 ) -> DumpResult:
     """Split a mariadb-dump stream into ``out_dir``; raise unless it ended cleanly.
 
-    ``on_bytes`` gets the number of bytes read so far, once per MiB read.
+    ``on_bytes`` gets the number of bytes read so far, once per MiB read;
+    ``on_section`` is called once, when the first table or sequence starts (by then
+    mariadb-dump's consistent snapshot exists).
     """
     reader = _Lines(stream, on_bytes)
     last = b""
     try:
         with _Writer() as writer:
             splitter = _Splitter(out_dir, writer)
+            splitter.on_section = on_section
             try:
                 for lines in reader:
                     splitter.feed(lines)
@@ -425,6 +562,7 @@ def split_stream(
                     splitter.current.take(_SEPARATOR)
                 if reader.rest:
                     splitter.current.take(reader.rest)
+                splitter.sql.finish()
             finally:
                 splitter.close()
         writer.check()
@@ -441,6 +579,8 @@ def split_stream(
             "'-- Dump completed' line): the dump is incomplete; check the MariaDB server and "
             "run the backup again"
         )
+    if splitter.on_section is not None:
+        splitter.on_section()
     return splitter.result()
 
 
@@ -457,15 +597,15 @@ def _failure(code: int, stderr: IO[bytes]) -> ToolError:
 
 
 def dump_database(
-    target: DbTarget, out_dir: Path, *, on_bytes: Callable[[int], None] | None = None
+    target: DbTarget, out_dir: Path, *, on_bytes: Callable[[int], None] | None = None,
+    on_section: Callable[[], None] | None = None, tables: Sequence[str] = (),
 ) -> DumpResult:
-    """Dump ``target.database`` with one mariadb-dump run into ``out_dir`` (see module doc).
-
-    On failure ``out_dir`` holds partial files; the caller removes it.
-    """
+    """Dump ``target.database`` (or only ``tables`` of it) with one mariadb-dump run into
+    ``out_dir`` (see module doc). On failure ``out_dir`` holds partial files; the caller
+    removes it. A statement the dump may not hold raises ``UnsafeStatementError``."""
     with client_options(target) as (option, fd), tempfile.TemporaryFile() as errors:
         process = execute.spawn(
-            dump_command(option, target.database),
+            dump_command(option, target.database, tables),
             stdout=subprocess.PIPE,
             stderr=errors.fileno(),
             pass_fds=[fd],
@@ -473,7 +613,7 @@ def dump_database(
         assert process.stdout is not None
         try:
             with process.stdout:
-                result = split_stream(process.stdout, out_dir, on_bytes)
+                result = split_stream(process.stdout, out_dir, on_bytes, on_section)
         except BaseException as exc:
             process.kill()
             code = process.wait()
@@ -486,25 +626,3 @@ def dump_database(
         if warnings := _stderr_tail(errors):
             log.debug("mariadb-dump stderr: %s", warnings)
     return result
-
-
-def digest_file(path: Path) -> tuple[str, int, int]:
-    """(sha256, rows, bytes) of a table file, as ``split_stream`` reported them."""
-    phase = _DataPhase()
-    rows = 0
-    continued = False  # the previous row line ended with "," so this line is a row too
-    with path.open("rb") as file, _Writer() as writer:
-        sink = _Sink(None, writer)
-        reader = _Lines(file, None)
-        for lines in reader:
-            for line in lines:
-                sink.take(line)
-                if not continued and not (phase.head and line.startswith(phase.head)):
-                    phase.update(line)
-                if continued or (phase.head is not None and line.startswith(phase.head)):
-                    rows += 1
-                    continued = line.endswith(b",")
-        if reader.rest:
-            sink.take(reader.rest)
-        sink.close()
-    return sink.hash.hexdigest(), rows, reader.count

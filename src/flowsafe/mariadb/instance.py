@@ -1,13 +1,23 @@
-"""Throwaway private MariaDB servers: start on a temp datadir, socket and port; stop by PID.
+"""Throwaway private MariaDB servers: a temp datadir, a socket only root can reach, stopped by PID.
 
-The server is tied to flowsafe's lifetime (it dies with us, see execute.py)
-and its folder carries our PID, so a later run removes what a killed run left.
+What a drill restores is a copy of the site's secrets, so the server is closed to
+every other local user: no TCP (``--skip-networking``); its socket in a folder
+only its own user (and, for the drill's PHP check, one chosen group) may enter;
+``root`` only over that socket by unix_socket authentication (OS root, that is
+flowsafe), every other account dropped; ``mariadbd`` runs as the ``mysql`` user;
+``secure_file_priv`` is an empty private folder, so ``INTO OUTFILE`` and
+``LOAD_FILE`` reach nothing else.
+
+The server is tied to flowsafe's lifetime (it dies with us, see execute.py) and its
+folder carries our PID, so a later run removes what a killed run left.
 """
 
 from __future__ import annotations
 
+import grp
 import logging
 import os
+import pwd
 import shutil
 import socket
 import subprocess
@@ -29,15 +39,19 @@ log = logging.getLogger(__name__)
 PREFIX = "flowsafe-mariadb-"
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
+SERVER_USER = "mysql"
+DEFAULT_PACKET = 256 << 20
+SOCKET_LINK = "socket.dir"  # names the short folder holding the socket, when there is one
+MAX_SOCKET_PATH = 100  # Unix socket paths are limited to 107 bytes
 
 
 @dataclass
 class PrivateServer:
-    """A running private server; connect as root over ``socket``."""
+    """A running private server; connect as ``user`` (root) over ``socket``."""
 
     folder: Path
     socket: str
-    port: int
+    user: str
     process: subprocess.Popen[bytes]
 
     @property
@@ -45,14 +59,19 @@ class PrivateServer:
         return self.process.pid
 
     def target(self, database: str = "") -> DbTarget:
-        return DbTarget(database=database, host="localhost", socket=self.socket, user="root")
+        return DbTarget(database=database, host="localhost", socket=self.socket, user=self.user)
 
     def error_log(self) -> str:
-        path = self.folder / "error.log"
+        path = self.folder / "data" / "error.log"
         return path.read_text(errors="replace") if path.exists() else ""
 
 
-def free_port(wanted: int = 0, what: str = "a private MariaDB") -> int:
+def servers_folder(state_dir: Path) -> Path:
+    """Where flowsafe's private servers live below its state folder."""
+    return state_dir / "servers"
+
+
+def free_port(wanted: int = 0, what: str = "a private server") -> int:
     """``wanted`` if nothing listens on it on 127.0.0.1 (0: any free port)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         try:
@@ -66,19 +85,40 @@ def free_port(wanted: int = 0, what: str = "a private MariaDB") -> int:
         return int(sock.getsockname()[1])
 
 
-SOCKET_LINK = "socket.dir"  # names the short folder holding the socket, when there is one
-MAX_SOCKET_PATH = 100  # Unix socket paths are limited to 107 bytes
+def _owner() -> tuple[str, int, int]:
+    """Who runs the server: ``mysql`` when flowsafe is root, else flowsafe's own user."""
+    account = pwd.getpwnam(SERVER_USER) if os.geteuid() == 0 else pwd.getpwuid(os.geteuid())
+    return account.pw_name, account.pw_uid, account.pw_gid
 
 
-def socket_path(folder: Path) -> Path:
-    """The server's socket: in its folder, or, when that path is too long for a Unix
-    socket, in a short folder under /tmp that the server's folder names (for cleanup)."""
-    inside = folder / "mysqld.sock"
-    if len(str(inside)) <= MAX_SOCKET_PATH:
-        return inside
+def _private(path: Path, uid: int, gid: int, mode: int) -> Path:
+    path.mkdir(mode=0o700, exist_ok=True)
+    if os.geteuid() == 0:
+        os.chown(path, uid, gid)
+    os.chmod(path, mode)
+    return path
+
+
+def _check_reachable(parent: Path, uid: int) -> None:
+    """The server's own user must pass through every folder above its datadir."""
+    for folder in parent.absolute().parents:
+        info = folder.stat()
+        if not (info.st_mode & 0o001 or info.st_uid == uid):
+            raise FlowsafeError(
+                f"the private MariaDB runs as '{SERVER_USER}', which cannot pass through "
+                f"{folder} (mode {info.st_mode & 0o777:o}) to its folder in {parent}: allow it "
+                f"(chmod o+x {folder}) or move state_dir to a folder it can reach")
+
+
+def _socket_folder(folder: Path, uid: int, gid: int) -> Path:
+    """The socket's folder: inside the server folder, or, when that path is too long for a
+    Unix socket, a short one under /tmp that the server folder names (for cleanup)."""
+    inside = folder / "run"
+    if len(str(inside / "mysqld.sock")) <= MAX_SOCKET_PATH:
+        return _private(inside, uid, gid, 0o700)
     short = Path(tempfile.mkdtemp(prefix="flowsafe-sock-", dir="/tmp"))
     (folder / SOCKET_LINK).write_text(str(short))
-    return short / "mysqld.sock"
+    return _private(short, uid, gid, 0o700)
 
 
 def _remove(folder: Path) -> None:
@@ -89,29 +129,31 @@ def _remove(folder: Path) -> None:
     shutil.rmtree(folder, ignore_errors=True)
 
 
-def _server_argv(folder: Path, sock: Path, port: int, fast: bool) -> list[str]:
+def _server_argv(folder: Path, sock: Path, user: str, fast: bool, packet: int) -> list[str]:
+    data = folder / "data"
     argv = [
         "mariadbd",
         "--no-defaults",
-        f"--datadir={folder / 'data'}",
+        f"--datadir={data}",
         f"--socket={sock}",
-        f"--port={port}",
-        "--bind-address=127.0.0.1",
-        f"--pid-file={folder / 'mariadbd.pid'}",
-        f"--log-error={folder / 'error.log'}",
-        f"--tmpdir={folder}",
+        "--skip-networking",
+        f"--pid-file={data / 'mariadbd.pid'}",
+        f"--log-error={data / 'error.log'}",
+        f"--tmpdir={folder / 'tmp'}",
+        f"--secure-file-priv={folder / 'files'}",
         "--character-set-server=utf8mb4",
         "--collation-server=utf8mb4_general_ci",
         "--skip-name-resolve",
         "--skip-log-bin",
         "--innodb-buffer-pool-size=512M",
         "--innodb-log-file-size=512M",
-        "--max-allowed-packet=256M",
+        f"--max-allowed-packet={packet}",
+        "--local-infile=0",
     ]
     if fast:
         argv += ["--innodb-flush-log-at-trx-commit=0", "--innodb-doublewrite=0", "--skip-sync-frm"]
     if os.geteuid() == 0:
-        argv.append("--user=root")
+        argv.append(f"--user={user}")
     return argv
 
 
@@ -124,42 +166,68 @@ def _wait_ready(server: PrivateServer) -> None:
                 f"{execute.tail(server.error_log())}"
             )
         try:
-            pymysql.connect(unix_socket=server.socket, user="root", connect_timeout=2).close()
+            pymysql.connect(unix_socket=server.socket, user=server.user,
+                            connect_timeout=2).close()
             return
         except pymysql.err.OperationalError:
             time.sleep(0.1)
     raise FlowsafeError(f"private MariaDB did not start within {START_TIMEOUT:.0f} s")
 
 
+def _only_root(server: PrivateServer) -> None:
+    """Drop every account but the one flowsafe uses (and MariaDB's own mariadb.sys)."""
+    with pymysql.connect(unix_socket=server.socket, user=server.user) as conn, \
+            conn.cursor() as cur:
+        cur.execute("SELECT User, Host FROM mysql.global_priv WHERE NOT (User = %s AND Host = "
+                    "'localhost') AND User <> 'mariadb.sys'", (server.user,))
+        for user, host in cur.fetchall():
+            cur.execute("DROP USER %s@%s", (user, host))
+
+
 @contextmanager
 def private_server(
-    parent: Path | None = None, *, fast: bool = True, port: int = 0, keep: bool = False
+    parent: Path | None = None, *, fast: bool = True, keep: bool = False,
+    packet: int = DEFAULT_PACKET, client_group: str | None = None,
 ) -> Iterator[PrivateServer]:
     """Start a private MariaDB under ``parent`` (default: the system temp dir); stop it after.
 
-    With ``keep``, a server whose block ended without an error is left running (it then
-    outlives flowsafe; its folder is marked so that no later run removes it).
+    ``packet`` is its max_allowed_packet; ``client_group`` may also enter the socket's
+    folder (the group PHP runs as, for the drill's login check; clients still need an
+    account). With ``keep``, a server whose block ended without an error is left running
+    (it then outlives flowsafe; its folder is marked so that no later run removes it).
     """
     execute.require("mariadbd")
     parent = parent or Path(tempfile.gettempdir())
+    user, uid, gid = _owner()
+    parent.mkdir(parents=True, exist_ok=True, mode=0o711)
+    _check_reachable(parent / "x", uid)
     scratch.clean_stale(parent, PREFIX, _remove)
     folder = scratch.make(parent, PREFIX)
+    os.chmod(folder, 0o711)  # the server's own user must pass through to its folders
     server: PrivateServer | None = None
     kept = False
     try:
+        for name in ("data", "tmp", "files"):
+            _private(folder / name, uid, gid, 0o700)
+        sockets = _socket_folder(folder, uid, gid)
+        if client_group is not None:
+            os.chown(sockets, uid, grp.getgrnam(client_group).gr_gid)
+            os.chmod(sockets, 0o710)
         install = ["mariadb-install-db", "--no-defaults", f"--datadir={folder / 'data'}",
-                   "--auth-root-authentication-method=normal", "--skip-test-db"]
+                   "--auth-root-authentication-method=socket", "--skip-test-db"]
         if os.geteuid() == 0:
-            install.append("--user=root")
+            install.append(f"--user={user}")
+        else:
+            install.append(f"--auth-root-socket-user={user}")
         execute.run(install, hint="could not create a private MariaDB data folder")
-        chosen = free_port(port)
-        sock = socket_path(folder)
+        sock = sockets / "mysqld.sock"
         process = execute.spawn(
-            _server_argv(folder, sock, chosen, fast), stdout=subprocess.DEVNULL,
+            _server_argv(folder, sock, user, fast, packet), stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL, die_with_parent=not keep,
         )
-        server = PrivateServer(folder, str(sock), chosen, process)
+        server = PrivateServer(folder, str(sock), "root" if os.geteuid() == 0 else user, process)
         _wait_ready(server)
+        _only_root(server)
         log.debug("private MariaDB pid %s on %s", server.pid, server.socket)
         yield server
         if keep:

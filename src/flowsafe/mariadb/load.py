@@ -1,334 +1,478 @@
-"""Loading a split dump (the folder ``dump.py`` writes) into a database.
+"""Loading a dump (the files ``dump.py`` writes) into a database: checked, and fast.
 
-This module owns the restore side of the dump format: ``load_tables`` streams
-``_header.sql + tables/<file>.sql + _footer.sql`` into one ``mariadb`` client
-per table, up to ``jobs`` at once, biggest tables first, each table inside one
-transaction with foreign key checks off. While a table file streams, its digest
-is computed as ``dump.digest_file`` does and checked against the manifest
-before the table's ``COMMIT``; a damaged file is reported as such even when its
-SQL failed first. ``load_routines`` loads views, routines and events after.
+Nothing reaches the server unchecked: each chunk of each file is read whole, its
+SHA-256 compared with the manifest, and only then cut into statements, each of
+which must be of a kind its file may hold (``statements.classify_*``). Statements
+go one per query over PyMySQL (no multi-statements, no LOCAL INFILE, no client
+commands at all), as an account that can touch only the target database (see
+``accounts.py``), and what is sent is the statement's checked ``code``.
 
-Any failure, or an interrupt, kills every ``mariadb`` child still running and
-raises the first error.
+Fast, as myloader is: ``jobs`` sessions take rows chunks from a short queue, so a
+big table loads through every session at once while the files stream in (from a
+folder, or from the tar stream of one ``restic dump``, read as it arrives);
+each chunk is one transaction (one log flush per chunk, not per statement);
+foreign key checks are off; a big table gets its secondary indexes and foreign
+keys after its rows (``indexes.py``). Each table's inserted row count must equal
+the manifest's. Triggers, views, routines and events are not created here: they
+come back as ``Objects`` for the caller to create with the right DEFINER
+(``restore/objects.py``), in the scratch database or inside a swap.
+
+Any failure stops every session (``KILL QUERY``) and raises the first error.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import subprocess
-import tempfile
+import logging
+import queue
+import tarfile
 import threading
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any, Protocol
 
-from flowsafe import execute
-from flowsafe.errors import ToolError, VerificationError
-from flowsafe.manifest import TableEntry
-from flowsafe.mariadb.connection import DbTarget, client_options
+import pymysql
+from pymysql.constants import CLIENT
 
-CHUNK = 1 << 20  # bytes read from a table file at a time
-PROGRESS_STEP = 4 << 20  # on_bytes is called once this many more bytes were streamed
-# Around a table file: one transaction (one commit, not one per INSERT), foreign keys
-# unchecked (tables load in any order). Unique checks stay on: with both checks off
-# InnoDB (10.6+) takes its bulk path for an empty table, measured at 2.5x the server
-# CPU of this on MariaDB 10.11.
-BEGIN = b"\nSET autocommit=0;\nSET unique_checks=1;\nSET foreign_key_checks=0;\n"
-END = b"\nCOMMIT;\n"
+from flowsafe.errors import FlowsafeError, ToolError, VerificationError
+from flowsafe.manifest import ChunkEntry, DumpFileEntry
+from flowsafe.mariadb import statements
+from flowsafe.mariadb.connection import DbTarget, connect
+from flowsafe.mariadb.indexes import defer_indexes
+from flowsafe.mariadb.statements import Statement, UnsafeStatementError
 
-# The header's SET NAMES utf8mb4 sets the connection's charset. The client only splits
-# the utf8mb4 text into statements, and in UTF-8 every byte of a multi-byte character is
-# >= 0x80, never a quote or ";": splitting it as latin1 is the same, with 30% less CPU.
-CLIENT_OPTIONS = ("--default-character-set=latin1", "--max-allowed-packet=1G")
+log = logging.getLogger(__name__)
 
-_DASH = 0x2D  # b"-"
-_START, _TEXT, _COMMENT = range(3)  # where in a line LineDigest is
+DEFER_INDEXES_FROM = 16 << 20  # tables with at least this many dump bytes: indexes after rows
+PROGRESS_STEP = 4 << 20
+
+
+class Source(Protocol):
+    """Where the dump's bytes come from: (path relative to the staging folder, reader)."""
+
+    def files(self) -> Iterator[tuple[str, IO[bytes]]]: ...
 
 
 @dataclass(frozen=True)
-class TableLoad:
-    """What loading one table needs: its file and what the manifest says about it."""
+class FolderSource:
+    """Dump files on disk, below ``folder`` (the staging folder), in manifest order."""
 
-    name: str
-    path: Path
-    sha256: str
-    rows: int
-    bytes: int
+    folder: Path
+    entries: Sequence[DumpFileEntry]
 
-    @classmethod
-    def from_entry(cls, entry: TableEntry, folder: Path) -> TableLoad:
-        """The load of a manifest table whose dump folder is ``folder``."""
-        return cls(entry.name, folder / entry.file, entry.sha256, entry.rows, entry.bytes)
+    def files(self) -> Iterator[tuple[str, IO[bytes]]]:
+        for entry in self.entries:
+            try:
+                with (self.folder / entry.file).open("rb") as reader:
+                    yield entry.file, reader
+            except FileNotFoundError:
+                raise VerificationError(f"'{entry.file}' is missing from the snapshot") from None
+
+
+@dataclass(frozen=True)
+class TarSource:
+    """The tar stream ``restic dump`` writes for a folder; ``prefix`` is the staging
+    folder's path in the snapshot (member names are ``<prefix>/db/...``)."""
+
+    stream: IO[bytes]
+    prefix: str
+
+    def files(self) -> Iterator[tuple[str, IO[bytes]]]:
+        lead = self.prefix.strip("/") + "/"
+        with tarfile.open(fileobj=self.stream, mode="r|") as tar:
+            for member in tar:
+                if not member.isfile() or not member.name.startswith(lead):
+                    continue
+                reader = tar.extractfile(member)
+                if reader is not None:
+                    yield member.name[len(lead):], reader
+
+
+@dataclass(frozen=True)
+class Script:
+    """Statements to run in order in one session: SETs around CREATEs (and the DROP ...
+    IF EXISTS that mariadb-dump puts between a view's placeholder and its definition)."""
+
+    statements: list[Statement]
+
+
+@dataclass
+class Objects:
+    """What a dump creates besides tables: a trigger script per table, the routines
+    file's script (views, procedures, functions, events)."""
+
+    triggers: list[Script] = field(default_factory=list)
+    routines: Script | None = None
 
 
 @dataclass(frozen=True)
 class LoadResult:
-    """How many tables and table-file bytes were loaded, and how long it took."""
+    """How many tables, rows and bytes were loaded, how long it took, what is left to create."""
 
     tables: int
+    rows: int
     bytes: int
     seconds: float
+    objects: Objects
 
 
-class LineDigest:
-    """sha256 over the lines that do not start with ``--``, fed in pieces of any size.
+TableDone = Callable[[DumpFileEntry, "pymysql.Connection[Any]"], None]
 
-    The same digest as ``dump.digest_file`` (an unterminated last line counts with a
-    newline), but it hashes whole spans between comment lines instead of line by line.
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """How to load: sessions, index deferral, progress and a per-table hook.
+
+    ``on_table`` runs in a loading session once a table is complete (rows, indexes),
+    with that session's connection: the drill checks each table there while others
+    still load.
     """
 
-    def __init__(self) -> None:
-        self.hash = hashlib.sha256()
-        self.where = _START
-        self.dash = False  # at _START, the previous piece ended with the line's first "-"
-
-    def update(self, data: bytes) -> None:
-        view = memoryview(data)
-        pos, end = 0, len(data)
-        while pos < end:
-            if self.where == _COMMENT:
-                newline = data.find(b"\n", pos)
-                if newline < 0:
-                    return
-                pos, self.where = newline + 1, _START
-                continue
-            if self.where == _START:
-                if self.dash or data[pos] == _DASH:
-                    second = pos if self.dash else pos + 1
-                    if second == end:
-                        self.dash = True
-                        return
-                    if data[second] == _DASH:
-                        pos, self.where, self.dash = second + 1, _COMMENT, False
-                        continue
-                    if self.dash:
-                        self.hash.update(b"-")
-                        self.dash = False
-                self.where = _TEXT
-            cut = data.find(b"\n-", pos)  # a line that may be a comment
-            stop = end if cut < 0 else cut + 1
-            self.hash.update(view[pos:stop])
-            pos = stop
-            if data[stop - 1] == 0x0A:  # b"\n"
-                self.where = _START
-
-    def hexdigest(self) -> str:
-        """The digest of everything fed so far (the stream is taken as ended)."""
-        final = self.hash.copy()
-        if self.dash:
-            final.update(b"-\n")
-        elif self.where == _TEXT:
-            final.update(b"\n")
-        return final.hexdigest()
+    jobs: int = 2
+    defer_indexes_from: int = DEFER_INDEXES_FROM
+    unique_checks: bool = True
+    on_bytes: Callable[[int], None] | None = None
+    on_table: TableDone | None = None
 
 
-class _Loads:
-    """The children of one ``load_tables`` run, the bytes streamed and the first error."""
+def open_session(target: DbTarget) -> pymysql.Connection[Any]:
+    """A loading session: one statement per query, no LOCAL INFILE, 1 GiB packets."""
+    conn = connect(target, autocommit=False, max_allowed_packet=1 << 30)
+    assert not conn.client_flag & (CLIENT.MULTI_STATEMENTS | CLIENT.LOCAL_FILES)
+    return conn
 
-    def __init__(self, on_bytes: Callable[[int], None] | None) -> None:
+
+def run(conn: pymysql.Connection[Any], code: bytes, what: str) -> int:
+    """Run one statement; a server error becomes a ToolError naming ``what`` (the server's
+    message only: it never echoes values)."""
+    try:
+        return int(conn.query(code))
+    except pymysql.err.MySQLError as exc:
+        number = exc.args[0] if exc.args else 0
+        message = str(exc.args[1]) if len(exc.args) > 1 else str(exc)
+        raise ToolError("mariadb", number, message.splitlines()[0][:300], f"loading {what}"
+                        ) from None
+
+
+def _read_exact(reader: IO[bytes], size: int) -> bytes:
+    parts, left = [], size
+    while left:
+        piece = reader.read(min(left, 8 << 20))
+        if not piece:
+            break
+        parts.append(piece)
+        left -= len(piece)
+    return b"".join(parts)
+
+
+def verified_chunks(entry: DumpFileEntry, reader: IO[bytes]
+                    ) -> Iterator[tuple[ChunkEntry, bytes]]:
+    """Each chunk of a file, read whole and checked against the manifest before use."""
+    what = f"'{entry.name or entry.file}'"
+    for number, chunk in enumerate(entry.chunks, 1):
+        data = _read_exact(reader, chunk.bytes)
+        if len(data) != chunk.bytes or hashlib.sha256(data).hexdigest() != chunk.sha256:
+            raise VerificationError(
+                f"{what}: chunk {number} of its dump file differs from the manifest (damaged "
+                "or altered backup); nothing of it was loaded, nothing was swapped")
+        yield chunk, data
+    if reader.read(1):
+        raise VerificationError(f"{what}: its dump file is longer than the manifest says "
+                                "(damaged or altered backup); nothing was swapped")
+
+
+def chunk_statements(data: bytes, server_version: int) -> list[Statement]:
+    """The statements of a DDL, post, header, footer or routines chunk."""
+    return statements.split_text(data, server_version)
+
+
+def rows_statements(data: bytes) -> Iterator[bytes]:
+    """The INSERTs of a rows chunk: one per ``);`` at a line end (rows never hold a raw
+    newline: mariadb-dump writes it as ``\\n``)."""
+    pos, end = 0, len(data)
+    while pos < end:
+        stop = data.find(b");\n", pos)
+        if stop < 0:
+            raise UnsafeStatementError("a rows chunk does not end with a complete INSERT")
+        yield data[pos:stop + 2]
+        pos = stop + 3
+
+
+@dataclass
+class _Table:
+    entry: DumpFileEntry
+    head: bytes
+    preamble: list[bytes] = field(default_factory=list)  # the ddl part's SETs, for each session
+    alter: bytes | None = None
+    triggers: list[Statement] = field(default_factory=list)
+    pending: int = 0
+    dispatched: bool = False
+    rows: int = 0
+
+
+class _Loading:
+    """The sessions of one load, their queue, and the first error."""
+
+    def __init__(self, target: DbTarget, options: LoadOptions, session_sql: list[bytes]) -> None:
+        self.target = target
+        self.options = options
+        self.session_sql = session_sql
         self.lock = threading.Lock()
-        self.children: set[subprocess.Popen[bytes]] = set()
-        self.stopping = False
+        self.tasks: queue.Queue[tuple[_Table, bytes | None] | None] = queue.Queue(
+            maxsize=max(1, options.jobs))
         self.error: BaseException | None = None
-        self.on_bytes = on_bytes
-        self.streamed = 0
-        self.reported = 0
+        self.sessions: list[pymysql.Connection[Any]] = []
+        self.workers: list[threading.Thread] = []
+        self.rows = 0
+        self.tables = 0
 
-    def started(self, child: subprocess.Popen[bytes]) -> None:
+    def session(self) -> pymysql.Connection[Any]:
+        conn = open_session(self.target)
         with self.lock:
-            self.children.add(child)
-            if self.stopping:
-                child.kill()
+            self.sessions.append(conn)
+        for code in self.session_sql:
+            run(conn, code, "the dump's session settings")
+        with conn.cursor() as cur:
+            cur.execute("SET SESSION foreign_key_checks = 0, unique_checks = %s",
+                        (1 if self.options.unique_checks else 0,))
+            # not every account may turn the binary log off: then the load is logged
+            with contextlib.suppress(pymysql.err.OperationalError):
+                cur.execute("SET SESSION sql_log_bin = 0")
+        return conn
 
-    def ended(self, child: subprocess.Popen[bytes]) -> None:
-        with self.lock:
-            self.children.discard(child)
+    def start(self) -> None:
+        for number in range(max(1, self.options.jobs)):
+            worker = threading.Thread(target=self._work, name=f"load-{number}", daemon=True)
+            worker.start()
+            self.workers.append(worker)
 
-    def stop(self) -> None:
-        """Kill every child still running; later ones are killed as they start."""
+    def _work(self) -> None:
+        conn: pymysql.Connection[Any] | None = None
+        while (task := self.tasks.get()) is not None:
+            if self.error is not None:
+                continue
+            try:
+                if conn is None:
+                    conn = self.session()
+                table, data = task
+                if data is None:
+                    self._finish(conn, table)
+                else:
+                    self._rows(conn, table, data)
+            except BaseException as exc:
+                self.fail(exc)
+
+    def _rows(self, conn: pymysql.Connection[Any], table: _Table, data: bytes) -> None:
+        what = f"table '{table.entry.name}'"
+        for code in table.preamble:
+            run(conn, code, what)
+        count = 0
+        for statement in rows_statements(data):
+            if not statement.startswith(table.head):
+                raise UnsafeStatementError(f"{what}: a rows chunk holds something that is not "
+                                           "an INSERT into this table; nothing was swapped")
+            count += run(conn, statement, what)
+        conn.commit()
         with self.lock:
-            self.stopping = True
-            for child in self.children:
-                child.kill()
+            table.rows += count
+            table.pending -= 1
+            last = table.pending == 0 and table.dispatched
+        if last:
+            self._finish(conn, table)
+
+    def _finish(self, conn: pymysql.Connection[Any], table: _Table) -> None:
+        entry = table.entry
+        if table.alter is not None:
+            run(conn, table.alter, f"the indexes of table '{entry.name}'")
+        if table.rows != entry.rows:
+            raise VerificationError(f"table '{entry.name}': {table.rows} rows were loaded, the "
+                                    f"backup has {entry.rows}; nothing was swapped")
+        if self.options.on_table is not None:
+            self.options.on_table(entry, conn)
+        with self.lock:
+            self.rows += table.rows
+            self.tables += 1
+
+    def submit(self, task: tuple[_Table, bytes | None]) -> None:
+        while True:
+            self.check()
+            try:
+                self.tasks.put(task, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def dispatched(self, table: _Table) -> None:
+        with self.lock:
+            table.dispatched = True
+            idle = table.pending == 0
+        if idle:
+            self.submit((table, None))
 
     def fail(self, error: BaseException) -> None:
-        """Keep the first error (later ones are mostly children we killed) and stop."""
         with self.lock:
             if self.error is None:
                 self.error = error
-        self.stop()
+        self.interrupt()
 
-    def add(self, count: int) -> None:
+    def check(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+    def interrupt(self) -> None:
+        """Stop whatever the sessions run now (KILL QUERY from a connection of its own)."""
         with self.lock:
-            self.streamed += count
-            if self.on_bytes is not None and self.streamed - self.reported >= PROGRESS_STEP:
-                self.reported = self.streamed
-                self.on_bytes(self.streamed)
-
-    def report(self) -> None:
-        with self.lock:
-            if self.on_bytes is not None and self.streamed != self.reported:
-                self.reported = self.streamed
-                self.on_bytes(self.streamed)
-
-
-def _frame(path: Path) -> bytes:
-    """A small file of the dump (header, footer), read whole."""
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise VerificationError(f"'{path.name}' is missing from the snapshot") from None
-
-
-def _stream(pipe: IO[bytes], path: Path, loads: _Loads) -> tuple[str, int]:
-    """Copy a file into ``pipe`` in chunks; return its digest (as ``LineDigest``) and size.
-
-    Once the child stops reading, the rest is only hashed: a damaged file that broke
-    the SQL is then reported as damaged. A stopping run skips that too.
-    """
-    digest = LineDigest()
-    size = 0
-    reading = True  # the child still reads its stdin
-    with path.open("rb") as file:
-        while chunk := file.read(CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
-            if reading:
-                try:
-                    pipe.write(chunk)
-                except BrokenPipeError:
-                    reading = False
-                loads.add(len(chunk))
-            elif loads.stopping:
-                break
-    return digest.hexdigest(), size
-
-
-def _error_lines(stderr: bytes) -> str:
-    """The client's ERROR lines only: it may echo the failing statement, and rows can hold
-    secrets (ITFlow keeps SMTP and API passwords in plain text)."""
-    lines = [line for line in stderr.decode("utf-8", "replace").splitlines()
-             if line.startswith("ERROR")]
-    return execute.tail("\n".join(lines)) if lines else execute.tail(stderr, 1)
-
-
-def run_client(
-    target: DbTarget,
-    what: str,
-    feed: Callable[[IO[bytes]], object],
-    loads: _Loads | None = None,
-    client_args: Sequence[str] = CLIENT_OPTIONS,
-) -> None:
-    """Run one ``mariadb`` client on ``target.database`` with ``feed`` writing its stdin.
-
-    The child is killed if ``feed`` raises; a failing child becomes a ``ToolError``
-    saying ``what`` was loaded, with its stderr tail.
-    """
-    with client_options(target) as (option, fd), tempfile.TemporaryFile() as errors:
-        child = execute.spawn(
-            ["mariadb", option, *client_args, target.database],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            stderr=errors.fileno(),
-            pass_fds=[fd],
-        )
-        stdin = child.stdin
-        assert stdin is not None
-        if loads is not None:
-            loads.started(child)
-        try:
-            try:
-                feed(stdin)
-                stdin.close()
-            except BrokenPipeError:
-                pass  # the child stopped reading: its exit code and stderr say why
-            code = child.wait()
-        except BaseException:
-            child.kill()
-            child.wait()
-            raise
-        finally:
-            with contextlib.suppress(BrokenPipeError):
-                stdin.close()
-            if loads is not None:
-                loads.ended(child)
-        if code != 0:
-            errors.seek(0)
-            raise ToolError("mariadb", code, _error_lines(errors.read()), f"loading {what}")
-
-
-def _load_table(
-    target: DbTarget, header: bytes, footer: bytes, table: TableLoad, loads: _Loads
-) -> None:
-    def feed(pipe: IO[bytes]) -> None:
-        pipe.write(header + BEGIN)
-        sha256, size = _stream(pipe, table.path, loads)
-        if loads.stopping:
+            ids = [s.thread_id() for s in self.sessions if s.open]  # type: ignore[no-untyped-call]
+        if not ids:
             return
-        if (sha256, size) != (table.sha256, table.bytes):
-            raise VerificationError(
-                f"table '{table.name}': dump file digest differs from the manifest "
-                "(damaged backup); nothing was swapped"
-            )
-        pipe.write(END + footer)
-
-    if loads.stopping:
-        return
-    try:
-        run_client(target, f"table '{table.name}'", feed, loads)
-    except BaseException as exc:
-        loads.fail(exc)
-        raise
-
-
-def load_tables(
-    target: DbTarget,
-    header: Path,
-    footer: Path,
-    tables: Sequence[TableLoad],
-    *,
-    jobs: int,
-    on_bytes: Callable[[int], None] | None = None,
-) -> LoadResult:
-    """Load every table into ``target.database`` with up to ``jobs`` clients at once.
-
-    ``on_bytes`` gets the table-file bytes streamed so far, about every 4 MiB and at
-    the end; it is called from worker threads, one call at a time (under a lock).
-    Raises ``VerificationError`` for a missing or damaged table file (missing files
-    before anything is loaded), ``ToolError`` for a failing client.
-    """
-    start = time.monotonic()
-    for table in tables:
-        if not table.path.is_file():
-            raise VerificationError(
-                f"table '{table.name}': its dump file is missing from the snapshot"
-            )
-    header_bytes, footer_bytes = _frame(header), _frame(footer)
-    loads = _Loads(on_bytes)
-    order = sorted(tables, key=lambda table: table.bytes, reverse=True)
-    with ThreadPoolExecutor(max(1, jobs), thread_name_prefix="load") as pool:
-        futures: list[Future[None]] = [
-            pool.submit(_load_table, target, header_bytes, footer_bytes, table, loads)
-            for table in order
-        ]
         try:
-            wait(futures, return_when=FIRST_EXCEPTION)
-            if loads.error is not None:
-                raise loads.error
-        except BaseException:
-            loads.stop()
-            for future in futures:
-                future.cancel()
-            raise
-    loads.report()
-    return LoadResult(len(tables), loads.streamed, time.monotonic() - start)
+            with connect(self.target) as killer, killer.cursor() as cur:
+                for thread in ids:
+                    with contextlib.suppress(pymysql.err.MySQLError):  # already gone
+                        cur.execute(f"KILL QUERY {int(thread)}")
+        except FlowsafeError:
+            pass  # the server is gone: so are the queries
+
+    def close(self, graceful: bool) -> None:
+        if not graceful:
+            self.fail(self.error or FlowsafeError("the load was interrupted"))
+        for _ in self.workers:
+            self.tasks.put(None)
+        for worker in self.workers:
+            worker.join()
+        for conn in self.sessions:
+            with contextlib.suppress(pymysql.err.Error):
+                conn.close()
 
 
-def load_routines(target: DbTarget, header: Path, routines: Path, footer: Path) -> None:
-    """Load the views, routines and events file, after the tables."""
-    frames = [_frame(header), _frame(routines), _frame(footer)]
-    run_client(target, f"'{routines.name}'", lambda pipe: pipe.write(b"".join(frames)))
+class _Plan:
+    """What the load has seen of the manifest's files so far."""
+
+    def __init__(self, entries: Sequence[DumpFileEntry]) -> None:
+        self.by_file = {e.file: e for e in entries}
+        self.seen: set[str] = set()
+
+    def entry(self, relative: str) -> DumpFileEntry | None:
+        entry = self.by_file.get(relative)
+        if entry is not None:
+            if relative in self.seen:
+                raise VerificationError(f"'{relative}' appears twice in the snapshot")
+            self.seen.add(relative)
+        return entry
+
+    def missing(self) -> list[str]:
+        return sorted(set(self.by_file) - self.seen)
+
+
+def _session_sql(entry: DumpFileEntry, data: bytes, version: int) -> list[bytes]:
+    codes = []
+    for statement in chunk_statements(data, version):
+        statements.classify_session_statement(statement)
+        codes.append(statement.code)
+    return codes
+
+
+def load_dump(target: DbTarget, entries: Sequence[DumpFileEntry], source: Source,
+              options: LoadOptions, server_version: int = statements.DEFAULT_SERVER_VERSION
+              ) -> LoadResult:
+    """Load every file of ``entries`` (a manifest's, in load order) from ``source`` into
+    ``target.database``; see the module doc. The header must arrive before any table."""
+    started = time.monotonic()
+    plan = _Plan(entries)
+    objects = Objects()
+    loading: _Loading | None = None
+    control: pymysql.Connection[Any] | None = None
+    done = 0
+    reported = 0
+    graceful = False
+    try:
+        for relative, reader in source.files():
+            entry = plan.entry(relative)
+            if entry is None:
+                log.debug("not in the manifest, not loaded: %s", relative)
+                continue
+            if entry.kind in ("table", "sequence") and loading is None:
+                raise VerificationError("the snapshot's dump files came out of order (a table "
+                                        "before the header); nothing was loaded")
+            table = None
+            for chunk, data in verified_chunks(entry, reader):
+                done += len(data)
+                if entry.kind == "header":
+                    loading = _Loading(target, options, _session_sql(entry, data,
+                                                                     server_version))
+                    loading.start()
+                    control = loading.session()
+                elif entry.kind == "footer":
+                    _session_sql(entry, data, server_version)
+                elif entry.kind == "routines":
+                    objects.routines = _routines(data, server_version)
+                else:
+                    assert loading is not None and control is not None
+                    if table is None:
+                        table = _Table(entry, b"INSERT INTO "
+                                       + statements.quote_name(entry.name).encode() + b" ")
+                    _table_chunk(loading, control, table, chunk, data, server_version)
+                if options.on_bytes is not None and done - reported >= PROGRESS_STEP:
+                    reported = done
+                    options.on_bytes(done)
+            if table is not None:
+                assert loading is not None
+                if any(s.code.lstrip()[:6].upper() == b"CREATE" for s in table.triggers):
+                    objects.triggers.append(Script(table.triggers))
+                loading.dispatched(table)
+        if missing := plan.missing():
+            raise VerificationError(f"'{missing[0]}' is missing from the snapshot "
+                                    f"({len(missing)} file(s) missing); nothing was swapped")
+        if loading is None:
+            raise VerificationError("the snapshot holds no dump header; nothing was loaded")
+        graceful = True
+    finally:
+        if loading is not None:
+            loading.close(graceful)
+    loading.check()
+    if options.on_bytes is not None:
+        options.on_bytes(done)
+    return LoadResult(loading.tables, loading.rows, done, time.monotonic() - started, objects)
+
+
+def _table_chunk(loading: _Loading, control: pymysql.Connection[Any], table: _Table,
+                 chunk: ChunkEntry, data: bytes, version: int) -> None:
+    """Run a DDL chunk now (on the control session), queue a rows chunk, keep the triggers."""
+    name = table.entry.name
+    if chunk.part == "rows":
+        with loading.lock:
+            table.pending += 1
+        loading.submit((table, data))
+        return
+    for statement in chunk_statements(data, version):
+        kind = statements.classify_table_statement(statement, name)
+        if chunk.part == "post":
+            if kind.verb in ("set", "trigger"):
+                table.triggers.append(statement)
+            continue
+        if kind.skip:
+            continue
+        if kind.verb == "insert":
+            raise UnsafeStatementError(f"table '{name}': a row outside the rows of its dump")
+        code = statement.code
+        if kind.verb == "set":
+            table.preamble.append(code)
+        elif kind.verb == "create-table" and (table.entry.bytes
+                                              >= loading.options.defer_indexes_from):
+            deferred = defer_indexes(code, statements.quote_name(name).encode())
+            code, table.alter = deferred.create, deferred.alter
+        elif kind.verb == "trigger":
+            raise UnsafeStatementError(f"table '{name}': a trigger before the table's rows")
+        run(control, code, f"table '{name}'")
+    control.commit()
+
+
+def _routines(data: bytes, version: int) -> Script:
+    checked = []
+    for statement in chunk_statements(data, version):
+        statements.classify_routines_statement(statement)
+        checked.append(statement)
+    return Script(checked)

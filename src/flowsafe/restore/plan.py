@@ -11,10 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from flowsafe.catalog import TrustOptions, is_safety
 from flowsafe.itflow.versions import compare_versions
 from flowsafe.manifest import Manifest
 from flowsafe.restic import Snapshot
-from flowsafe.restore.journal import Journal
+from flowsafe.swap.journal import Journal
+from flowsafe.swap.objects import KINDS
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,8 @@ class RestoreOptions:
     force: bool = False
     safety_backup: bool = True
     jobs: int = 2
+    include_safety: bool = False
+    trust: TrustOptions = field(default_factory=TrustOptions)
 
 
 @dataclass(frozen=True)
@@ -47,8 +51,10 @@ class Plan:
     snapshot_id: str
     snapshot_time: datetime
     reason: str | None
+    trust: str
     database: bool
     files: bool
+    brings: list[str]  # what comes back: tables, views, triggers, ...
     live: Versions
     incoming: Versions
     safety_backup: bool
@@ -77,9 +83,21 @@ def _guard(db_schema: str | None, code_expects: str | None, db_side: str,
     return None, None
 
 
-def make_plan(site: str, snap: Snapshot, manifest: Manifest, live: Versions,
+def brought_back(manifest: Manifest) -> list[str]:
+    """What a database restore of this snapshot brings back, every kind of object named."""
+    tables = [f for f in manifest.database.tables if f.kind == "table"]
+    found = [f"{len(tables)} tables ({sum(f.rows for f in tables)} rows)"]
+    for kind in (*KINDS, "sequence"):
+        if names := manifest.database.objects.get(kind):
+            shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+            found.append(f"{len(names)} {kind}{'s' if len(names) > 1 else ''} ({shown})")
+    return found
+
+
+def make_plan(site: str, snap: Snapshot, manifest: Manifest, trust: str, live: Versions,
               options: RestoreOptions, database_name: str, site_path: str,
-              previous: Journal | None) -> Plan:
+              previous: Journal | None, live_objects: list[str],
+              notes: list[str]) -> Plan:
     """Decide parts, guard versions and describe the replacements."""
     database = not options.files_only
     files = not options.db_only
@@ -105,10 +123,17 @@ def make_plan(site: str, snap: Snapshot, manifest: Manifest, live: Versions,
             refusal += "; restore code and database together (a full restore)"
     if warning:
         warnings.append(warning)
+    if is_safety(snap):
+        warnings.append(f"snapshot {snap.short_id} is a {snap.tag_value('reason')} safety "
+                        "snapshot (taken just before an earlier restore, rewrap or update): "
+                        "is it really the state you want back?")
+    warnings += notes
     replaces, keeps = [], []
     if database:
-        replaces.append(f"every table of database '{database_name}'")
-        keeps.append("the replaced tables, in a rollback database")
+        also = f" and its {', '.join(live_objects)}" if live_objects else ""
+        replaces.append(f"every table of database '{database_name}'{also}")
+        keeps.append("the replaced tables, in a rollback database (and the definitions of "
+                     "what else it held)")
     if files:
         replaces.append(f"the folder {site_path}")
         keeps.append("the replaced folder, beside it")
@@ -116,16 +141,17 @@ def make_plan(site: str, snap: Snapshot, manifest: Manifest, live: Versions,
         warnings.append("no pre-restore backup will be taken (--no-safety-backup): the "
                         "rollback state is then the only copy of what is replaced")
     if previous is not None:
-        warnings.append(f"the rollback state of the restore of {previous.started:%Y-%m-%d %H:%M} "
-                        "will be deleted")
+        warnings.append(f"the rollback state of the restore of "
+                        f"{previous.restored_at:%Y-%m-%d %H:%M} will be deleted")
     if refusal and options.force:
         warnings.append(f"FORCED: {refusal}; the site will probably not work until the code "
                         "and database match")
     return Plan(
         site=site, snapshot_id=snap.id, snapshot_time=snap.time,
-        reason=snap.tag_value("reason"), database=database, files=files, live=live,
+        reason=snap.tag_value("reason"), trust=trust, database=database, files=files,
+        brings=brought_back(manifest) if database else [], live=live,
         incoming=incoming, safety_backup=options.safety_backup, replaces=replaces,
         keeps=keeps, warnings=warnings, refusal=None if options.force else refusal,
         forced=bool(refusal and options.force),
-        previous_rollback=previous.started if previous else None,
+        previous_rollback=previous.restored_at if previous else None,
     )

@@ -1,47 +1,55 @@
 """``flowsafe restore``, ``undo`` and ``restore-file``: the orchestration.
 
-In place: plan -> confirm -> pre-restore backup -> scratch database loaded and
-checked -> sibling folder restored -> (only now) the swap, journaled so that a
-kill at any step leaves production as it was, or fully swapped. Elsewhere: the
-same loading into a new database and folder, then config.php's database
-settings rewritten.
+In place: resolve and check the snapshot (signature, manifest) -> every pre-flight
+check (admin rights, packet limit, space, schema guard) -> plan -> confirm ->
+pre-restore backup -> scratch database loaded and checked, sibling folder restored
+(journaled: a kill here leaves production untouched) -> the swap (journaled: a kill
+puts production back, or finishes a swap that completed). Elsewhere: the same
+loading into a new or empty database and a new folder, with the site's own
+application account written into config.php.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from flowsafe import runs
 from flowsafe.backup import ProgressFn, backup_site
-from flowsafe.catalog import read_manifest, resolve, site_repository, staging_path
+from flowsafe.catalog import (
+    Checked,
+    TrustOptions,
+    read_manifest,
+    resolve,
+    site_repository,
+    staging_path,
+    trust_for,
+)
 from flowsafe.config import Config
-from flowsafe.errors import ConfigError
+from flowsafe.errors import ConfigError, FlowsafeError
 from flowsafe.faults import checkpoint
 from flowsafe.itflow.config_php import rewrite_db_settings
 from flowsafe.itflow.site import schema_version_in_use
 from flowsafe.manifest import Manifest
+from flowsafe.mariadb import accounts
 from flowsafe.mariadb.connection import DbTarget, connect
-from flowsafe.restic import Restic, Snapshot
-from flowsafe.restore import journal
-from flowsafe.restore.database import (
-    create_database,
-    load_dump,
-    side_name,
-    stored_objects,
-    verify_against_manifest,
-)
+from flowsafe.mariadb.statements import definer_of
+from flowsafe.restic import Snapshot
+from flowsafe.restore.database import build_database, preflight
 from flowsafe.restore.files import carry_over, restore_path, restore_tree, sibling
-from flowsafe.restore.journal import Journal
 from flowsafe.restore.plan import Plan, RestoreOptions, Versions, make_plan
-from flowsafe.restore.swap import DbSwap, DirSwap, tables_of
 from flowsafe.session import locked_site
 from flowsafe.sites import Site
+from flowsafe.swap import journal, objects
+from flowsafe.swap.folders import DirSwap, identity
+from flowsafe.swap.journal import Journal
+from flowsafe.swap.tables import DbSwap, database_exists, drop_database, tables_of
 
 log = logging.getLogger(__name__)
 
@@ -59,128 +67,127 @@ class RestoreResult:
     rollback_folder: Path | None = None
 
 
-def _live_versions(site: Site, with_db: bool) -> Versions:
-    schema = None
-    if with_db:
-        with connect(site.database) as conn:
-            schema = schema_version_in_use(conn)
+def side_name(database: str, role: str) -> str:
+    """A fresh database name beside ``database`` (<= 64 characters), e.g. itflow__new_3fa9c1."""
+    return f"{database[:40]}__{role}_{secrets.token_hex(3)}"
+
+
+def _live_versions(site: Site) -> Versions:
+    with connect(site.database) as conn:
+        schema = schema_version_in_use(conn)
     return Versions(site.install.app_version, schema, site.install.expected_schema_version)
 
 
-def _fetch_dump(restic: Restic, snap: Snapshot, site: str, work: Path) -> Path:
-    """Restore the snapshot's dump files below ``work``; returns the staging folder there."""
-    staging = staging_path(snap, site)
-    restic.restore(snap.id, work, includes=[f"{staging}/db"])
-    return work / staging.lstrip("/")
+def _check_space(folder: Path, needed: int, what: str) -> None:
+    """Refuse early when the file system cannot hold ``needed`` more bytes."""
+    stats = os.statvfs(folder)
+    free = stats.f_bavail * stats.f_frsize
+    if free < needed:
+        raise FlowsafeError(f"{what} needs {needed // (1 << 20)} MiB on {folder}'s file system "
+                            f"and {free // (1 << 20)} MiB are free: free space first; nothing "
+                            "was changed")
 
 
-def build_database(restic: Restic, snap: Snapshot, site: str, manifest: Manifest,
-                   target: DbTarget, work: Path, jobs: int, progress: ProgressFn) -> None:
-    """Create ``target.database``, load the snapshot into it and check it."""
-    folder = _fetch_dump(restic, snap, site, work)
-    create_database(target, target.database)
-    total = manifest.database.total_bytes
-    load_dump(target, folder, manifest, jobs=jobs,
-              on_bytes=lambda done: progress("load", done, total))
-    checkpoint("db-load")
-    verify_against_manifest(target, manifest)
-    checkpoint("db-verify")
+@dataclass(frozen=True)
+class Prepared:
+    """A restore decided: the snapshot, its manifest, the plan, the admin account."""
+
+    snap: Snapshot
+    checked: Checked
+    plan: Plan
+    admin: DbTarget | None
 
 
-def plan_for(site: Site, options: RestoreOptions, state_dir: Path) -> tuple[Snapshot, Manifest,
-                                                                           Plan]:
-    snap = resolve(site.restic, site.name, options.snapshot)
-    manifest = read_manifest(site.restic, snap, site.name)
-    live = _live_versions(site, with_db=True)
-    plan = make_plan(site.name, snap, manifest, live, options, site.database.database,
-                     str(site.install.path), journal.read(state_dir, site.name, "rollback"))
-    if plan.database:
-        objects = stored_objects(site.database, site.database.database)
-        if objects:
-            raise ConfigError(
-                f"the live database has {', '.join(objects[:3])}: an atomic table swap cannot "
-                "move those; restore with --to-path/--to-db and point config.php there")
-    return snap, manifest, plan
+def plan_for(config: Config, site: Site, options: RestoreOptions) -> Prepared:
+    """Everything a restore checks before it may change anything (``--dry-run`` too)."""
+    snap = resolve(site.restic, site.name, options.snapshot,
+                   include_safety=options.include_safety)
+    checked = read_manifest(site.restic, snap, site.name,
+                            trust_for(config, site.name, options.trust))
+    manifest = checked.manifest
+    database = not options.files_only
+    admin = site.admin() if database else None
+    notes = preflight(admin, manifest).notes if admin is not None else []
+    if not options.db_only:
+        _check_space(site.install.path.parent, manifest.files.bytes, "restoring the files")
+    live_objects = (objects.ObjectSet(names=objects.present(admin, site.database.database))
+                    .described() if admin is not None else [])
+    plan = make_plan(site.name, snap, manifest, checked.trust, _live_versions(site), options,
+                     site.database.database, str(site.install.path),
+                     journal.read(config.state_dir, site.name).rollback, live_objects, notes)
+    return Prepared(snap, checked, plan, admin)
 
 
-def purge(state_dir: Path, site: str, target: DbTarget | None) -> Journal | None:
-    """Delete the kept rollback state (database and folder)."""
-    kept = journal.read(state_dir, site, "rollback")
-    if kept is None:
-        return None
-    if kept.db is not None and target is not None:
-        journal.drop_database(target, kept.db.sink)
-    if kept.files is not None:
-        shutil.rmtree(kept.files.sink, ignore_errors=True)
-    journal.remove(state_dir, site, "rollback")
-    return kept
-
-
-def _swap(state_dir: Path, entry: Journal, target: DbTarget) -> None:
-    """Apply the journaled swaps; on any failure put production back and re-raise."""
-    journal.write(state_dir, "current", entry.at("swap"))
-    try:
-        if entry.db is not None:
-            entry.db.apply(target)
-            checkpoint("swap-db")
-        if entry.files is not None:
-            entry.files.apply()
-        checkpoint("swap-done")
-    except BaseException:
-        journal.recover(state_dir, entry.site, lambda: target)
-        raise
-    journal.finish(state_dir, entry)
-    if entry.db is not None and not tables_of(target, entry.db.source):
-        journal.drop_database(target, entry.db.source)
+def _app_definer(site: Site, admin: DbTarget) -> str:
+    """The DEFINER of restored views, triggers and routines: the site's own account."""
+    return definer_of(site.install.config.dbusername,
+                      accounts.host_of(admin, site.install.config.dbusername))
 
 
 def _restore_locked(config: Config, site: Site, options: RestoreOptions, confirm: Confirm,
                     progress: ProgressFn) -> RestoreResult:
-    snap, manifest, plan = plan_for(site, options, config.state_dir)
+    ready = plan_for(config, site, options)
+    plan, snap, manifest, admin = ready.plan, ready.snap, ready.checked.manifest, ready.admin
     if plan.refusal:
         raise ConfigError(f"refusing to restore: {plan.refusal} (--force overrides)")
-    approved = confirm(plan)
-    if options.dry_run or not approved:
+    if options.dry_run or not confirm(plan):
         return RestoreResult(plan=plan, done=False)
     safety = None
     if options.safety_backup:
         safety = backup_site(config, site, "pre-restore", progress).snapshot_id
         checkpoint("safety-backup")
     token = secrets.token_hex(3)
-    live_path = site.install.path
-    entry = Journal(
-        site=site.name, action="restore", phase="prepare", snapshot=snap.id,
-        started=datetime.now(UTC),
-        db=DbSwap(live=site.database.database, source=side_name(site.database.database, "new"),
-                  sink=side_name(site.database.database, "old")) if plan.database else None,
-        files=DirSwap(live=live_path, source=sibling(live_path, "new", token),
-                      sink=sibling(live_path, "old", token)) if plan.files else None,
-        work_dir=journal.work_dir(config.state_dir, site.name) / token,
-    )
-    journal.write(config.state_dir, "current", entry)
+    live_db, live_path = site.database.database, site.install.path
+    scratch_db = side_name(live_db, "new") if plan.database else None
+    new_path = sibling(live_path, "new", token)
+    now = datetime.now(UTC)
+    entry = Journal(site=site.name, action="restore", phase="prepare", snapshot=snap.id,
+                    snapshot_time=snap.time, restored_at=now, started=now,
+                    scratch_db=scratch_db, scratch_dirs=[new_path] if plan.files else [])
+    journal.begin(config.state_dir, entry)
     try:
-        if entry.db is not None and entry.work_dir is not None:
-            build_database(site.restic, snap, site.name, manifest,
-                           site.database.with_database(entry.db.source), entry.work_dir,
-                           options.jobs, progress)
-        if entry.files is not None:
+        new_objects = objects.ObjectSet()
+        if scratch_db is not None and admin is not None:
+            result = build_database(site.restic, snap, staging_path(snap, site.name), manifest,
+                                    admin, scratch_db, jobs=options.jobs, progress=progress)
+            new_objects = objects.from_dump(result.objects, manifest.database.objects,
+                                            _app_definer(site, admin))
+            checkpoint("db-verify")
+        if plan.files:
             progress("files", 0, None)
-            restore_tree(site.restic, snap, manifest.files.root, entry.files.source)
-            carry_over(live_path, entry.files.source, site.config.exclude)
+            restore_tree(site.restic, snap, manifest.files.root, new_path)
+            carry_over(live_path, new_path, site.config.exclude)
             checkpoint("files-restore")
-        purge(config.state_dir, site.name, site.database)
+        journal.purge(config.state_dir, site.name, lambda: admin or site.database)
     except BaseException:
-        journal.discard_scratch(entry, site.database)
-        journal.remove(config.state_dir, site.name, "current")
+        journal.recover(config.state_dir, site.name, lambda: admin or site.database,
+                        crashed=False)
         raise
-    _swap(config.state_dir, entry, site.database)
-    if entry.work_dir is not None:
-        shutil.rmtree(entry.work_dir, ignore_errors=True)
+    old_db = side_name(live_db, "old")
+    swapping = entry.model_copy(update={
+        "db": DbSwap(live=live_db, source=scratch_db, sink=old_db,
+                     old=tables_of(admin, live_db), new=tables_of(admin, scratch_db))
+        if scratch_db is not None and admin is not None else None,
+        "old_objects": objects.from_live(admin, live_db) if admin is not None
+        else objects.ObjectSet(),
+        "new_objects": new_objects,
+        "files": DirSwap(live=live_path, source=new_path,
+                         sink=sibling(live_path, "old", token), old=_identity(live_path),
+                         new=_identity(new_path)) if plan.files else None,
+    })
+    journal.swap(config.state_dir, swapping, admin or site.database)
     return RestoreResult(
         plan=plan, done=True, safety_snapshot=safety,
-        rollback_database=entry.db.sink if entry.db else None,
-        rollback_folder=entry.files.sink if entry.files else None,
+        rollback_database=old_db if plan.database else None,
+        rollback_folder=swapping.files.sink if swapping.files else None,
     )
+
+
+def _identity(path: Path) -> tuple[int, int]:
+    found = identity(path)
+    if found is None:
+        raise FlowsafeError(f"{path} is missing: nothing was swapped")
+    return found
 
 
 def run_restore(config: Config, site_name: str | None, options: RestoreOptions,
@@ -204,43 +211,64 @@ def run_restore(config: Config, site_name: str | None, options: RestoreOptions,
 
 @dataclass(frozen=True)
 class UndoResult:
-    """What undo swapped back, or purged."""
+    """What undo swapped back, purged or forgot."""
 
     site: str
-    restore_time: datetime
-    snapshot: str
+    action: str  # "undo", "redo", "purge", "forget"
+    restore_time: datetime | None
+    snapshot: str | None
     database: str | None
     folder: Path | None
-    purged: bool
 
 
-def run_undo(config: Config, site_name: str | None, *, purge_only: bool,
+def run_undo(config: Config, site_name: str | None, *, purge_only: bool, forget: bool,
              confirm: Callable[[Journal], bool]) -> UndoResult | None:
-    """Swap back what the last restore replaced, or (``purge_only``) delete it."""
-    with locked_site(config, site_name, "undo") as site:
-        kept = journal.read(config.state_dir, site.name, "rollback")
+    """Swap back what the last restore replaced (run again: redo), or delete it
+    (``purge_only``), or drop a journal that no longer matches what is on disk
+    (``forget``, touching nothing else)."""
+    with locked_site(config, site_name, "undo", recover=not forget) as site:
+        if forget:
+            state = journal.forget(config.state_dir, site.name)
+            shown = state.current or state.rollback
+            return UndoResult(site.name, "forget", shown.restored_at if shown else None,
+                              shown.snapshot if shown else None, None, None)
+        kept = journal.read(config.state_dir, site.name).rollback
         if kept is None:
             raise ConfigError(f"nothing to undo for site '{site.name}': no restore has kept "
                               "rollback state")
         if not confirm(kept):
             return None
+        admin = site.admin() if kept.db is not None else site.database
         if purge_only:
-            purge(config.state_dir, site.name, site.database)
+            journal.purge(config.state_dir, site.name, lambda: admin)
+            action = "purge"
         else:
-            _swap(config.state_dir, kept.inverse(datetime.now(UTC)), site.database)
-        return UndoResult(site.name, kept.started, kept.snapshot,
+            journal.swap(config.state_dir, kept.inverse(datetime.now(UTC)), admin)
+            action = "undo" if kept.action == "restore" else "redo"
+        return UndoResult(site.name, action, kept.restored_at, kept.snapshot,
                           kept.db.sink if kept.db else None,
-                          kept.files.sink if kept.files else None, purge_only)
+                          kept.files.sink if kept.files else None)
 
 
 @dataclass(frozen=True)
 class ElsewhereOptions:
-    """``flowsafe restore SNAPSHOT --to-path DIR --to-db NAME``."""
+    """``flowsafe restore SNAPSHOT --to-path DIR --to-db NAME``: where, and as whom.
+
+    ``server`` names the MariaDB server and the application account written into
+    config.php (``server.user``). With its password given (``existing_account``) that
+    account is used as it is; otherwise root creates it with a random password and
+    rights on ``database`` only. Root over the local socket does the work when it
+    answers; else the application account itself does (it must have its password).
+    """
 
     snapshot: str
     to_path: Path
-    target: DbTarget
+    database: str
+    server: DbTarget
+    existing_account: bool = False
+    replace_existing: bool = False
     jobs: int = 2
+    trust: TrustOptions = field(default_factory=TrustOptions)
 
 
 @dataclass(frozen=True)
@@ -251,21 +279,36 @@ class ElsewhereResult:
     path: Path
     database: str
     where: str
+    app_user: str
     app_version: str | None
     schema_version: str | None
+    trust: str
 
 
-def _check_free(config: Config, options: ElsewhereOptions) -> None:
-    path = options.to_path.resolve()
+def _check_free(config: Config, options: ElsewhereOptions, admin: DbTarget) -> bool:
+    """Refuse a target that is not new; returns whether the database must be created."""
+    path = options.to_path.absolute()
     for name, site in config.sites.items():
         if path == site.path or site.path in path.parents or path in site.path.parents:
             raise ConfigError(f"--to-path {path} overlaps the live site '{name}' ({site.path}): "
                               "choose a new folder")
     if path.exists() and any(path.iterdir()):
         raise ConfigError(f"--to-path {path} is not empty: choose a new or empty folder")
-    if tables_of(options.target, options.target.database):
-        raise ConfigError(f"database '{options.target.database}' already has tables "
-                          f"({options.target.where()}): choose a new database name")
+    present = objects.present(admin, options.database)
+    if tables_of(admin, options.database) or present:
+        if not options.replace_existing:
+            raise ConfigError(f"database '{options.database}' is not empty "
+                              f"({admin.where()}): choose a new database name, or pass "
+                              "--replace-existing to drop what it holds")
+        drop_database(admin, options.database)
+    return not database_exists(admin, options.database)
+
+
+def elsewhere_admin(server: DbTarget) -> DbTarget:
+    """Who builds a restore elsewhere: root over the local socket when it answers, else the
+    account given (it must be allowed to create the database, or be limited to it)."""
+    root = accounts.root_over_socket(server)
+    return root if root is not None else server
 
 
 def run_restore_elsewhere(config: Config, site_name: str | None, options: ElsewhereOptions,
@@ -273,44 +316,55 @@ def run_restore_elsewhere(config: Config, site_name: str | None, options: Elsewh
                           progress: ProgressFn) -> ElsewhereResult | None:
     """Restore a site into a new folder and database (a new server, or for inspection)."""
     site, restic = site_repository(config, site_name)
-    _check_free(config, options)
+    admin = elsewhere_admin(options.server).with_database(options.database)
     snap = resolve(restic, site, options.snapshot)
-    manifest = read_manifest(restic, snap, site)
+    checked = read_manifest(restic, snap, site, trust_for(config, site, options.trust))
+    manifest = checked.manifest
     if not confirm(options, manifest):
         return None
-    path = options.to_path.resolve()
-    target = options.target
-    work = path.with_name(f".{path.name}.flowsafe-work")
+    create = _check_free(config, options, admin)
+    path = options.to_path.absolute()
     created_db = False
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.exists():
             path.rmdir()
-        build_database(restic, snap, site, manifest, target, work, options.jobs, progress)
+        app_user = options.server.user
+        password = options.server.password
+        if not options.existing_account:
+            if admin.user == app_user:
+                raise ConfigError(f"root does not answer over the local socket here, so the "
+                                  f"account '{app_user}' must already exist: give its password "
+                                  "with --db-password-file")
+            password = accounts.create_app_account(admin, options.database, app_user)
+        result = build_database(restic, snap, staging_path(snap, site), manifest, admin,
+                                options.database, jobs=options.jobs, progress=progress,
+                                create=create)
         created_db = True
+        objects.create(admin, options.database, objects.from_dump(
+            result.objects, manifest.database.objects,
+            definer_of(app_user, accounts.host_of(admin, app_user))))
         progress("files", 0, None)
         restore_tree(restic, snap, manifest.files.root, path)
         config_php = path / "config.php"
         config_php.write_text(rewrite_db_settings(
-            config_php.read_text(), host=target.host, user=target.user,
-            password=target.password.reveal(), database=target.database))
+            config_php.read_text(), host=options.server.host, user=app_user,
+            password=password.reveal(), database=options.database))
     except BaseException:
         shutil.rmtree(path, ignore_errors=True)
-        if created_db or tables_of(target, target.database):
-            journal.drop_database(target, target.database)
+        if created_db or create:
+            drop_database(admin, options.database)
         raise
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    return ElsewhereResult(snap.id, path, target.database, target.where(),
-                           manifest.itflow.app_version, manifest.itflow.schema_version)
+    return ElsewhereResult(snap.id, path, options.database, options.server.where(),
+                           app_user, manifest.itflow.app_version,
+                           manifest.itflow.schema_version, checked.trust)
 
 
 def run_restore_file(config: Config, site_name: str | None, snapshot: str, rel: str,
-                     to_dir: Path) -> Path:
+                     to_dir: Path, trust: TrustOptions) -> Path:
     """One file or folder of a snapshot into ``to_dir`` (never over production)."""
     site, restic = site_repository(config, site_name)
     snap = resolve(restic, site, snapshot)
-    manifest = read_manifest(restic, snap, site)
+    manifest = read_manifest(restic, snap, site, trust_for(config, site, trust)).manifest
     production = [s.path for s in config.sites.values()]
     return restore_path(restic, snap, manifest.files.root, rel, to_dir, production)
-

@@ -14,8 +14,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import IO
 
 from flowsafe.errors import ConfigError
+from flowsafe.mariadb.client import run_client
 from flowsafe.mariadb.connection import DbTarget, connect
-from flowsafe.mariadb.load import run_client
 from flowsafe.sample.schema import Table
 
 SqlValue = str | int | bytes | None
