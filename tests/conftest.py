@@ -16,6 +16,15 @@ from tests.s3 import s3_server  # noqa: F401
 _counter = itertools.count()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def reachable_temp(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Private servers run as the mysql user, and the PHP check as www-data: both must pass
+    through pytest's temp folders (0700 by default) to theirs below them."""
+    base = tmp_path_factory.getbasetemp()
+    for folder in (base.parent, base):
+        folder.chmod(0o711)
+
+
 @pytest.fixture(scope="session")
 def mariadb_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateServer]:
     """One private MariaDB for the whole test session (started and stopped here)."""

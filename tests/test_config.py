@@ -87,7 +87,7 @@ def test_render_round_trip_and_mode(tmp_path: Path) -> None:
     path = tmp_path / "etc" / "flowsafe.toml"
     save_config(config, path)
     assert path.stat().st_mode & 0o777 == 0o600
-    assert load_config(path) == config
+    assert load_config(path) == config.at(path)
     assert '[sites."a.example".database]' in render_config(config)
 
 

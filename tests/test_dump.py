@@ -4,38 +4,31 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from flowsafe import execute
-from flowsafe.errors import FlowsafeError, ToolError
+from flowsafe.errors import ConfigError, FlowsafeError, ToolError
 from flowsafe.mariadb.connection import DbTarget, client_options, connect
 from flowsafe.mariadb.dump import (
     DUMP_OPTIONS,
+    STATEMENT_LIMIT,
     DumpIncompleteError,
     DumpResult,
-    digest_file,
     dump_command,
     dump_database,
     split_stream,
     table_file_name,
 )
+from flowsafe.mariadb.instance import PrivateServer
+from flowsafe.mariadb.statements import UnsafeStatementError
+from flowsafe.mariadb.survey import survey
 from flowsafe.secret import Secret
+from tests.dumps import content, restore_folder, sql
 
 ODD_TABLE = "facturación 2024"
 BIG_ROWS = 20_000
-
-
-def sql(target: DbTarget, *statements: str, args: list[tuple[object, ...]] | None = None) -> None:
-    """Run statements; with ``args`` the single statement runs once per tuple."""
-    with connect(target) as conn, conn.cursor() as cur:
-        if args is not None:
-            cur.executemany(statements[0], args)
-        else:
-            for statement in statements:
-                cur.execute(statement)
 
 
 def populate(target: DbTarget) -> None:
@@ -89,51 +82,6 @@ def populate(target: DbTarget) -> None:
     )
 
 
-def snapshot(target: DbTarget) -> dict[str, object]:
-    """Every row of every base table, plus the names of views, triggers, routines, events."""
-    with connect(target) as conn, conn.cursor() as cur:
-        cur.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s "
-            "AND table_type = 'BASE TABLE' ORDER BY table_name",
-            (target.database,),
-        )
-        tables = [str(row[0]) for row in cur.fetchall()]
-        state: dict[str, object] = {}
-        for table in tables:
-            invisible = ", extra" if table == "hidden" else ""
-            cur.execute(f"SELECT *{invisible} FROM `{table}`")
-            state[table] = sorted(cur.fetchall(), key=repr)
-        for kind, query in {
-            "views": "SELECT table_name FROM information_schema.views WHERE table_schema = %s",
-            "triggers": "SELECT trigger_name FROM information_schema.triggers "
-            "WHERE trigger_schema = %s",
-            "routines": "SELECT routine_name FROM information_schema.routines "
-            "WHERE routine_schema = %s",
-            "events": "SELECT event_name FROM information_schema.events WHERE event_schema = %s",
-        }.items():
-            cur.execute(query, (target.database,))
-            state[kind] = sorted(str(row[0]) for row in cur.fetchall())
-        cur.execute("SELECT n, s FROM big_total")
-        state["big_total"] = cur.fetchall()
-    return state
-
-
-def load(target: DbTarget, folder: Path, files: list[str]) -> None:
-    """Pipe the files, in order, through the mariadb client into ``target``."""
-    data = b"".join((folder / name).read_bytes() for name in files)
-    with client_options(target) as (option, fd):
-        execute.run(["mariadb", option, target.database], input=data, pass_fds=[fd])
-
-
-def restore_order(result: DumpResult) -> list[str]:
-    return [
-        result.header_file,
-        *sorted(table.file for table in result.tables),
-        result.routines_file,
-        result.footer_file,
-    ]
-
-
 def digests(result: DumpResult) -> list[tuple[str, str, int, int]]:
     return [(t.name, t.sha256, t.rows, t.bytes) for t in result.tables]
 
@@ -144,18 +92,13 @@ def raw_dump(target: DbTarget) -> bytes:
 
 
 @pytest.fixture
-def scratch(database: DbTarget) -> Iterator[DbTarget]:
-    """A second empty database on the same server, dropped afterwards."""
-    target = database.with_database(f"{database.database}_copy")
-    sql(database, f"CREATE DATABASE `{target.database}`")
-    yield target
-    sql(database, f"DROP DATABASE IF EXISTS `{target.database}`")
-
-
-@pytest.fixture
 def populated(database: DbTarget) -> DbTarget:
     populate(database)
     return database
+
+
+def root_of(target: DbTarget) -> DbTarget:
+    return target.with_database("")
 
 
 def test_dump_command_is_one_database_without_create_database() -> None:
@@ -177,7 +120,7 @@ def test_table_file_names_are_safe_and_distinct() -> None:
 
 
 def test_split_restores_everything_and_digests_are_stable(
-    populated: DbTarget, scratch: DbTarget, tmp_path: Path
+    populated: DbTarget, tmp_path: Path
 ) -> None:
     seen: list[int] = []
     result = dump_database(populated, tmp_path / "one", on_bytes=seen.append)
@@ -189,59 +132,41 @@ def test_split_restores_everything_and_digests_are_stable(
     by_name = {table.name: table for table in result.tables}
     assert by_name[ODD_TABLE].file == "tables/facturaci%C3%B3n%202024.sql"
     assert {n: t.rows for n, t in by_name.items()} == {
-        "audit": 0,
-        "big": BIG_ROWS,
-        "clients": 4,
-        "empty_one": 0,
-        "files": 3,
-        "hidden": 2,
+        "audit": 0, "big": BIG_ROWS, "clients": 4, "empty_one": 0, "files": 3, "hidden": 2,
         ODD_TABLE: 2,
     }
     assert result.total_bytes == sum(p.stat().st_size for p in folder.rglob("*.sql"))
     assert seen == sorted(seen) and seen[-1] >= result.total_bytes
-    for table in result.tables:
-        assert digest_file(folder / table.file) == (table.sha256, table.rows, table.bytes)
-    clients = (folder / by_name["clients"].file).read_text()
-    assert "TRIGGER" in clients and "-- Dumping data for table `clients`" in clients
-    routines = (folder / result.routines_file).read_text()
-    assert "count_clients" in routines and "nightly" in routines and "client_names" in routines
-    assert "FOREIGN_KEY_CHECKS=0" in (folder / result.header_file).read_text()
-    assert (folder / result.footer_file).read_text().endswith("-- Dump completed\n")
+    for dumped in result.files:  # chunks tile each file exactly, in order
+        data = (folder / dumped.file).read_bytes()
+        assert sum(c.bytes for c in dumped.chunks) == len(data) == dumped.bytes
+        for chunk in dumped.chunks:
+            assert chunk.offset + chunk.bytes <= len(data)
+    assert [c.part for c in by_name["clients"].chunks] == ["ddl", "rows", "post"]
+    assert len([c for c in by_name["big"].chunks if c.part == "rows"]) >= 1
+    assert result.objects() == {"event": ["nightly"], "procedure": ["count_clients"],
+                                "trigger": ["clients_audit"],
+                                "view": ["big_total", "client_names"]}
+    assert (folder / "_footer.sql").read_text().endswith("-- Dump completed\n")
 
     again = dump_database(populated, tmp_path / "two")
     assert digests(again) == digests(result)
 
-    load(scratch, folder, restore_order(result))
-    assert snapshot(scratch) == snapshot(populated)
-    assert digests(dump_database(scratch, tmp_path / "three")) == digests(result)
-
-
-def test_each_table_loads_alone(populated: DbTarget, tmp_path: Path) -> None:
-    result = dump_database(populated, tmp_path / "dump")
-    for index, table in enumerate(result.tables):
-        alone = populated.with_database(f"{populated.database}_alone{index}")
-        sql(populated, f"CREATE DATABASE `{alone.database}`")
-        try:
-            load(alone, tmp_path / "dump", [result.header_file, table.file, result.footer_file])
-            with connect(alone) as conn, conn.cursor() as cur:
-                cur.execute("SHOW TABLES")
-                assert [row[0] for row in cur.fetchall()] == [table.name]
-                cur.execute(f"SELECT COUNT(*) FROM `{table.name}`")
-                assert cur.fetchone() == (table.rows,)
-        finally:
-            sql(populated, f"DROP DATABASE `{alone.database}`")
-
-
-def statements(path: Path) -> list[bytes]:
-    return path.read_bytes().split(b";\n")
+    restored = populated.with_database(f"{populated.database}_copy")
+    restore_folder(root_of(populated), restored.database, result, folder, defer_from=1 << 40)
+    try:
+        assert content(restored) == content(populated)
+        assert digests(dump_database(restored, tmp_path / "three")) == digests(result)
+    finally:
+        sql(root_of(populated), f"DROP DATABASE `{restored.database}`")
 
 
 def test_changed_row_changes_only_its_statement(populated: DbTarget, tmp_path: Path) -> None:
     before = dump_database(populated, tmp_path / "before")
     sql(populated, "UPDATE big SET label = 'changed in the middle' WHERE id = 10000")
     after = dump_database(populated, tmp_path / "after")
-    old = statements(tmp_path / "before" / "tables/big.sql")
-    new = statements(tmp_path / "after" / "tables/big.sql")
+    old = (tmp_path / "before" / "tables/big.sql").read_bytes().split(b";\n")
+    new = (tmp_path / "after" / "tables/big.sql").read_bytes().split(b";\n")
 
     assert len(old) == len(new) > BIG_ROWS // 400  # about one statement per 128 rows
     changed = [i for i, (a, b) in enumerate(zip(old, new, strict=True)) if a != b]
@@ -263,6 +188,106 @@ def test_split_stream_on_cut_streams(populated: DbTarget, tmp_path: Path) -> Non
     for index, cut in enumerate((len(raw) // 2, last_line, len(raw) - 1, 0)):
         with pytest.raises(DumpIncompleteError, match="ended early"):
             split_stream(io.BytesIO(raw[:cut]), tmp_path / f"cut{index}")
+
+
+def test_a_marker_in_a_procedure_body_stays_in_the_procedure(
+    database: DbTarget, mariadb_server: PrivateServer, tmp_path: Path
+) -> None:
+    """The attack: the web app's account hides a fake table section in a procedure body.
+    The dump keeps it inside the procedure, and a restore runs nothing of it."""
+    root = mariadb_server.target()
+    sql(root, "CREATE DATABASE IF NOT EXISTS other_db", "CREATE TABLE IF NOT EXISTS "
+        "other_db.keep (id INT)")
+    sql(database, "CREATE TABLE t (id INT PRIMARY KEY)", "INSERT INTO t VALUES (1)",
+        "CREATE PROCEDURE evil() BEGIN\nSELECT 1;\n--\n-- Table structure for table `x`\n"
+        "--\nDROP DATABASE other_db;\nCREATE USER z;\nGRANT ALL ON *.* TO z WITH GRANT OPTION;"
+        "\nEND")
+    result = dump_database(database, tmp_path / "dump")
+    assert [t.name for t in result.tables] == ["t"]
+    assert result.objects()["procedure"] == ["evil"]
+    assert b"DROP DATABASE other_db" in (tmp_path / "dump/_routines.sql").read_bytes()
+
+    restore_folder(root, "evil_copy", result, tmp_path / "dump")
+    try:
+        with connect(root) as conn, conn.cursor() as cur:
+            cur.execute("SHOW DATABASES LIKE 'other_db'")
+            assert cur.fetchall() == (("other_db",),)
+            cur.execute("SELECT COUNT(*) FROM mysql.global_priv WHERE User = 'z'")
+            assert cur.fetchone() == (0,)
+            cur.execute("SELECT DEFINER FROM information_schema.ROUTINES WHERE "
+                        "ROUTINE_SCHEMA = 'evil_copy'")
+            assert cur.fetchone() == ("root@localhost",)
+    finally:
+        sql(root, "DROP DATABASE evil_copy", "DROP DATABASE other_db")
+
+
+def test_a_hostile_stream_is_refused(tmp_path: Path) -> None:
+    """A statement no dump holds, where a table's DDL should be, stops the split."""
+    raw = (b"/*!40101 SET NAMES utf8mb4 */;\n--\n-- Table structure for table `t`\n--\n\n"
+           b"CREATE TABLE `t` (id int);\nGRANT ALL ON *.* TO z;\n"
+           b"/*!40103 SET TIME_ZONE=@OLD_TIME_ZONE */;\n-- Dump completed\n")
+    with pytest.raises(UnsafeStatementError, match=r"'GRANT ALL ON \*\.\* TO z' is not a "
+                                                   r"statement a table's dump holds"):
+        split_stream(io.BytesIO(raw), tmp_path / "dump")
+
+
+def test_statements_stay_within_what_mariadb_dump_writes(
+    database: DbTarget, tmp_path: Path
+) -> None:
+    """A 4 MiB row then a 13 MiB row: never one 17 MiB statement (stock max_allowed_packet
+    is 16 MiB); a row alone may be as long as mariadb-dump's own statement for it."""
+    sql(database, "CREATE TABLE docs (id INT PRIMARY KEY, body LONGTEXT)")
+    sql(database, "INSERT INTO docs VALUES (%s, %s)",
+        args=[(1, "a" * (4 << 20)), (2, "b" * (13 << 20)), (3, "c"), (4, "d" * 1000)])
+    result = dump_database(database, tmp_path / "dump")
+    statements = (tmp_path / "dump/tables/docs.sql").read_bytes().split(b";\n")
+    inserts = [s for s in statements if s.lstrip().startswith(b"INSERT")]
+    assert len(inserts) >= 2
+    for statement in inserts:
+        rows = statement.count(b"\n(") + 1
+        assert len(statement) <= STATEMENT_LIMIT + 200 or rows == 1
+    assert (13 << 20) < result.longest_statement < (13 << 20) + 1000
+
+
+def test_sequences_versioned_tables_and_odd_names_round_trip(
+    database: DbTarget, tmp_path: Path
+) -> None:
+    sql(database, "CREATE SEQUENCE seq START WITH 100",
+        "SELECT NEXTVAL(seq)",
+        "CREATE TABLE hist (id INT PRIMARY KEY, v INT) WITH SYSTEM VERSIONING",
+        "INSERT INTO hist VALUES (1, 1)", "UPDATE hist SET v = 2",
+        "CREATE TABLE `x */; ENABLE KEYS */; --` (id INT PRIMARY KEY)",
+        "INSERT INTO `x */; ENABLE KEYS */; --` VALUES (1), (2), (3)",
+        "CREATE TABLE `t` (id INT PRIMARY KEY, note TEXT)",
+        "CREATE TRIGGER t_note BEFORE INSERT ON t FOR EACH ROW BEGIN\n"
+        "SET NEW.note = CONCAT(NEW.note, ';\n--\n-- Table structure for table `y`');\nEND")
+    result = dump_database(database, tmp_path / "dump")
+    by_name = {t.name: t for t in result.tables}
+    assert by_name["seq"].kind == "sequence"
+    assert by_name["x */; ENABLE KEYS */; --"].rows == 3
+    assert by_name["hist"].rows == 2  # the current row and its history
+    assert set(by_name) == {"seq", "hist", "x */; ENABLE KEYS */; --", "t"}
+    copy = database.with_database(f"{database.database}_copy")
+    for jobs in (1, 3):
+        restore_folder(root_of(database), copy.database, result, tmp_path / "dump", jobs=jobs)
+        try:
+            assert content(copy) == content(database)
+        finally:
+            sql(root_of(database), f"DROP DATABASE `{copy.database}`")
+
+
+def test_a_table_name_with_a_line_break_is_refused(database: DbTarget) -> None:
+    sql(database, "CREATE TABLE `bad\nname` (id INT)")
+    with pytest.raises(ConfigError, match=r"line break in its name.*rename it"):
+        survey(database)
+
+
+def test_lossy_columns_are_named(database: DbTarget) -> None:
+    sql(database, "CREATE TABLE m (id INT PRIMARY KEY, f FLOAT, d DOUBLE, "
+        "j VARCHAR(10) CHARACTER SET cp932)")
+    found = survey(database).lossy["m"]
+    assert len(found) == 2
+    assert "m.f is FLOAT" in found[0] and "m.j is cp932" in found[1]
 
 
 def test_dump_failing_halfway_reports_stderr(database: DbTarget, tmp_path: Path) -> None:
@@ -287,7 +312,9 @@ def test_unknown_database(database: DbTarget, tmp_path: Path) -> None:
 
 
 def test_wrong_password_is_not_shown(database: DbTarget, tmp_path: Path) -> None:
-    wrong = DbTarget(database.database, socket=database.socket, password=Secret("Wr0ng-s3cret"))
+    sql(database, "CREATE USER IF NOT EXISTS pw_user@localhost IDENTIFIED BY 'right'")
+    wrong = DbTarget(database.database, socket=database.socket, user="pw_user",
+                     password=Secret("Wr0ng-s3cret"))
     with pytest.raises(ToolError) as caught:
         dump_database(wrong, tmp_path / "dump")
     assert "Access denied" in str(caught.value)

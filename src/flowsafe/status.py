@@ -12,9 +12,9 @@ from flowsafe import runs
 from flowsafe.config import Config
 from flowsafe.drill import record
 from flowsafe.mariadb.connection import connect
-from flowsafe.swap import journal
 from flowsafe.scan import scan_tree
 from flowsafe.sites import Site, open_site
+from flowsafe.swap import journal
 
 
 @dataclass(frozen=True)

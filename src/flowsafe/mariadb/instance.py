@@ -199,8 +199,9 @@ def private_server(
     execute.require("mariadbd")
     parent = parent or Path(tempfile.gettempdir())
     user, uid, gid = _owner()
-    parent.mkdir(parents=True, exist_ok=True, mode=0o711)
-    _check_reachable(parent / "x", uid)
+    parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(parent, 0o711)  # a folder of private servers: passed through, never listed
+    _check_reachable(parent, uid)
     scratch.clean_stale(parent, PREFIX, _remove)
     folder = scratch.make(parent, PREFIX)
     os.chmod(folder, 0o711)  # the server's own user must pass through to its folders

@@ -239,8 +239,8 @@ _ALTER_KEYS = re.compile(rb"\s*ALTER\s+TABLE\s+(?P<name>" + _NAME
                          + rb")\s+(?:DISABLE|ENABLE)\s+KEYS\s*$", re.IGNORECASE)
 _SETVAL = re.compile(rb"\s*(?:DO|SELECT)\s+SETVAL\s*\(\s*(?P<name>" + _NAME
                      + rb")\s*,[-\d\s,]+\)\s*$", re.IGNORECASE)
-_INSERT = re.compile(rb"\s*INSERT\s+INTO\s+(?P<name>" + _NAME + rb")\s*(?:\(|VALUES\b)",
-                     re.IGNORECASE)
+_INSERT = re.compile(rb"\s*INSERT\s+INTO\s+(?P<name>" + _NAME + rb"(?:\s*\.\s*" + _NAME
+                     + rb")?)\s*(?:\(|VALUES\b)", re.IGNORECASE)
 _SET = re.compile(rb"\s*SET\s+(?P<body>.*)$", re.IGNORECASE | re.DOTALL)
 # What a SET in a dump assigns: session settings and user variables, nothing global.
 _SETTABLE = frozenset({
