@@ -20,9 +20,15 @@ _counter = itertools.count()
 def reachable_temp(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Private servers run as the mysql user, and the PHP check as www-data: both must pass
     through pytest's temp folders (0700 by default) to theirs below them."""
-    base = tmp_path_factory.getbasetemp()
-    for folder in (base.parent, base):
-        folder.chmod(0o711)
+    tmp_path_factory.getbasetemp().chmod(0o711)
+
+
+@pytest.fixture(autouse=True)
+def reachable_tmp_path(request: pytest.FixtureRequest) -> None:
+    """The same for each test's own temp folder, when the test has one."""
+    if "tmp_path" in request.fixturenames:
+        path: Path = request.getfixturevalue("tmp_path")
+        path.chmod(0o711)
 
 
 @pytest.fixture(scope="session")

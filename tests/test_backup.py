@@ -207,22 +207,20 @@ def test_backup_is_plain_restic_and_restores_without_flowsafe(
     assert (tree / "config.php").exists() and (tree / "uploads" / ".htaccess").exists()
     assert not (tree / "uploads" / "tmp").exists() and not (tree / "uploads" / "backups").exists()
 
-    # Only cat + mariadb are needed to load the dump back.
+    # Only cat + mariadb are needed to load the dump back (the README's command).
     _sql(mariadb_server, "", "CREATE DATABASE plain_restore")
-    parts = [staging / manifest["database"]["header_file"]]
-    parts += [staging / t["file"] for t in manifest["database"]["tables"]]
-    parts += [
-        staging / manifest["database"]["routines_file"],
-        staging / manifest["database"]["footer_file"],
-    ]
-    sql = b"".join(p.read_bytes() for p in parts)
+    files = manifest["database"]["files"]
+    assert [f["kind"] for f in files][:1] == ["header"]
+    assert [f["kind"] for f in files][-2:] == ["routines", "footer"]
+    sql = b"".join((staging / f["file"]).read_bytes() for f in files)
     subprocess.run(
-        ["mariadb", "-uroot", f"--socket={mariadb_server.socket}", "plain_restore"],
+        ["mariadb", "-uroot", f"--socket={mariadb_server.socket}", "--sandbox",
+         "plain_restore"],
         input=sql,
         check=True,
     )
     with connect(mariadb_server.target("plain_restore")) as conn, conn.cursor() as cur:
-        for table in manifest["database"]["tables"]:
+        for table in [f for f in files if f["kind"] == "table"]:
             cur.execute(f"SELECT COUNT(*) FROM `{table['name']}`")
             row = cur.fetchone()
             assert row is not None and row[0] == table["rows"], table["name"]

@@ -35,6 +35,7 @@ def run_demo(progress: ProgressFn) -> None:
     say = render.out.print
     with tempfile.TemporaryDirectory(prefix="flowsafe-demo-") as tmp:
         root = Path(tmp)
+        root.chmod(0o711)  # the private MariaDB's own user passes through to its folder
         say(f"[bold]flowsafe demo[/] in {root} (removed at the end)")
         with private_server(root / "servers") as server:
             say(f"1. Started a private MariaDB (pid {server.pid}, socket {server.socket}).")
