@@ -6,20 +6,29 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
+import pymysql
 import pytest
 
 from flowsafe.lock import site_lock
 from flowsafe.mariadb.connection import DbTarget, connect
 from flowsafe.mariadb.instance import PrivateServer
 from flowsafe.sample import SampleSite, build_site, nightly_change
+from flowsafe.secret import Secret
 from tests.cli import SiteUnderTest, flowsafe
 
-STEPS = ["safety-backup", "db-load", "db-verify", "files-restore", "swap-db",
-         "swap-files-half", "swap-done"]
+# Every line of a restore's journal life, in order: before "swap-db" production is untouched;
+# from "swap-done" on, the swap is complete and recovery finishes it rather than revert it.
+STEPS = ["safety-backup", "journal-prepare", "db-load", "db-verify", "files-restore",
+         "journal-swap", "swap-objects-dropped", "swap-db", "swap-objects", "swap-files-half",
+         "swap-done", "journal-done"]
 
 
 def db_state(target: DbTarget) -> dict[str, int]:
@@ -61,8 +70,13 @@ class Site(SiteUnderTest):
             cur.execute("SHOW DATABASES")
             dbs = [str(r[0]) for r in cur.fetchall() if "__new_" in str(r[0])]
         dirs = [p.name for p in self.sample.path.parent.iterdir()
-                if ".flowsafe-new" in p.name or p.name.endswith(".landing")]
+                if ".flowsafe-new" in p.name or ".landing-" in p.name]
         return dbs + dirs
+
+    def journal(self) -> dict[str, Any]:
+        state: dict[str, Any] = json.loads(
+            (self.state / "restore" / "itflow" / "journal.json").read_text())
+        return state
 
 
 @pytest.fixture
@@ -221,47 +235,93 @@ def test_snapshot_of_another_site(site: Site) -> None:
     assert done.returncode == 2 and "belongs to site 'other'" in done.stderr
 
 
-def test_database_down_and_missing_privilege(site: Site) -> None:
+def test_database_down_and_a_stock_vm_account(site: Site) -> None:
+    """The site's own account may not create databases (as on a stock ITFlow VM): the
+    restore works as root over the socket, and says nothing is needed."""
     text = site.config.read_text()
     site.config.write_text(text.replace(site.server.socket, str(site.tmp / "nope.sock")))
     down = site.run("restore", "latest", "--yes")
     assert down.returncode == 1 and "cannot reach MariaDB" in down.stderr
     site.config.write_text(text.replace('user = "root"\n', ""))
-    denied = site.run("restore", "latest", "--yes", "--no-safety-backup")
-    assert denied.returncode == 2
-    assert "lacks the CREATE privilege" in denied.stderr and "root" in denied.stderr
+    _mutate(site)
+    site.ok("restore", "latest", "--yes", "--no-safety-backup", "--db-only")
     assert site.leftovers() == []
+    site.config.write_text(text.replace('user = "root"\n', "").replace(
+        "[sites.\"itflow\"]", f"[sites.\"itflow\".admin]\nuser = \"{site.sample.db_user}\"\n"
+        f"password_file = \"{site.tmp / 'db.pw'}\"\n\n[sites.\"itflow\"]", 1))
+    (site.tmp / "db.pw").write_text(site.sample.db_password + "\n")
+    denied = site.run("restore", "latest", "--yes", "--dry-run")
+    assert denied.returncode == 2, denied.stderr
+    assert "may not create databases and accounts" in denied.stderr
+    assert "[sites.<name>.admin]" in denied.stderr
 
 
-def test_damaged_table_file_aborts_before_swap(site: Site) -> None:
-    snap = site.snapshots()[0]["id"]
+def rewrite_snapshot(site: Site, source: str, change: Callable[[Path], object], tags: str,
+                     keep_signature: bool) -> str:
+    """What anyone with the repository password can do: a new snapshot from an old one's
+    files, altered by ``change`` (given the staging copy), with its signature tag copied
+    or not, and the old snapshot's time. Returns the new snapshot's id."""
+    listed = json.loads(_plain_restic(site, "snapshots", "--json", source))[0]
     staging = site.state / "staging" / "itflow"
-    _plain_restic(site, "restore", snap, "--target", str(site.tmp / "copy"),
-                  "--include", str(staging))
-    copy = site.tmp / "copy" / str(staging).lstrip("/")
+    copy_root = site.tmp / f"copy-{len(list(site.tmp.glob('copy-*')))}"
+    _plain_restic(site, "restore", source, "--target", str(copy_root), "--include",
+                  str(staging))
+    copy = copy_root / str(staging).lstrip("/")
+    change(copy)
+    shutil.copytree(copy, staging)
+    extra = [t for t in listed["tags"] if t.startswith("sig:")] if keep_signature else []
+    stamp = datetime.fromisoformat(listed["time"]).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    out = _plain_restic(site, "backup", "--json", "--tag", ",".join([tags, *extra]), "--time",
+                        stamp, str(staging), str(site.sample.path), "--exclude",
+                        str(site.sample.path / "uploads" / "tmp"))
+    shutil.rmtree(staging)
+    summary = [json.loads(line) for line in out.splitlines() if '"summary"' in line][0]
+    return str(summary["snapshot_id"])
+
+
+def _damage_clients(copy: Path) -> None:
     table = copy / "db" / "tables" / "clients.sql"
     table.write_bytes(table.read_bytes().replace(b"INSERT INTO", b"INSERT  INTO", 1))
-    shutil.copytree(copy, staging)
-    _plain_restic(site, "backup", "-q", "--tag", "flowsafe,site:itflow,reason:tampered",
-                  str(staging), str(site.sample.path), "--exclude",
-                  str(site.sample.path / "uploads" / "tmp"))
-    shutil.rmtree(staging)
+
+
+def test_damaged_or_unsigned_snapshots_are_refused_before_the_swap(site: Site) -> None:
+    tags = "flowsafe,site:itflow,reason:nightly"
+    original = site.snapshots()[0]["id"]
+    signed = rewrite_snapshot(site, original, _damage_clients, tags, keep_signature=True)
+    unsigned = rewrite_snapshot(site, original, _damage_clients, tags, keep_signature=False)
     _mutate(site)
     before = site.snapshot_state()
-    done = site.run("restore", "latest", "--yes", "--no-safety-backup")
-    assert done.returncode == 3
-    assert "table 'clients'" in done.stderr and "digest" in done.stderr
+    done = site.run("restore", signed, "--yes", "--no-safety-backup")
+    assert done.returncode == 3, done.stderr
+    assert "'clients': chunk" in done.stderr and "differs from the manifest" in done.stderr
     assert site.snapshot_state() == before
     assert site.leftovers() == []
 
-    table.unlink()
-    shutil.copytree(copy, staging)
-    _plain_restic(site, "backup", "-q", "--tag", "flowsafe,site:itflow,reason:missing",
-                  str(staging), str(site.sample.path))
-    shutil.rmtree(staging)
-    done = site.run("restore", "latest", "--yes", "--no-safety-backup")
-    assert done.returncode == 3 and "table 'clients'" in done.stderr and "missing" in done.stderr
+    done = site.run("restore", unsigned, "--yes", "--no-safety-backup")
+    assert done.returncode == 3 and "is not signed" in done.stderr
+    assert "--trust-unsigned" in done.stderr
+    done = site.run("restore", unsigned, "--yes", "--no-safety-backup", "--trust-unsigned")
+    assert done.returncode == 3 and "'clients': chunk" in done.stderr
     assert site.snapshot_state() == before
+
+    def forged(copy: Path) -> None:  # a manifest that lies needs a new signature: none fits
+        manifest = copy / "manifest.json"
+        manifest.write_text(manifest.read_text().replace('"reason": "nightly"',
+                                                         '"reason": "manual"'))
+
+    lying = rewrite_snapshot(site, original, forged, tags, keep_signature=True)
+    done = site.run("restore", lying, "--yes", "--no-safety-backup")
+    assert done.returncode == 3 and "does not match its signature" in done.stderr
+    assert site.snapshot_state() == before
+
+    def missing(copy: Path) -> None:
+        (copy / "db" / "tables" / "clients.sql").unlink()
+
+    gone = rewrite_snapshot(site, original, missing, tags, keep_signature=True)
+    done = site.run("restore", gone, "--yes", "--no-safety-backup")
+    assert done.returncode == 3 and "clients.sql' is missing" in done.stderr
+    assert site.snapshot_state() == before
+    assert site.leftovers() == []
 
 
 def test_restore_refused_while_site_busy(site: Site) -> None:
@@ -283,7 +343,8 @@ def test_disk_full_while_restoring_files(site: Site, tiny_disk: Path) -> None:
     before = tree_state(moved), db_state(site.target)
     done = site.run("restore", "latest", "--yes", "--no-safety-backup")
     assert done.returncode == 1
-    assert "no space left" in done.stderr.lower()
+    assert re.search(r"restoring the files needs \d+ MiB on .* free space first; nothing was "
+                     "changed", done.stderr)
     assert (tree_state(moved), db_state(site.target)) == before
     assert [p.name for p in tiny_disk.iterdir()] == ["itflow"]
 
@@ -299,10 +360,14 @@ def test_kill_at_each_step_leaves_production_whole(site: Site, step: str) -> Non
     before = site.snapshot_state()
     killed = site.run("restore", snap, "--yes", env={"FLOWSAFE_FAULT": step})
     assert killed.returncode == -9, killed.stderr
-    if STEPS.index(step) < STEPS.index("swap-db"):
+    if STEPS.index(step) < STEPS.index("swap-objects-dropped"):
         assert site.snapshot_state() == before, "production changed before the swap"
     site.ok("restore", snap, "--dry-run")  # the next run repairs
-    assert site.snapshot_state() == before
+    if STEPS.index(step) < STEPS.index("swap-done"):
+        assert site.snapshot_state() == before, "a swap that did not complete stays undone"
+    else:
+        assert site.snapshot_state()[0] == backed_up[0], "a completed swap is finished"
+        assert "rollback state" in site.ok("status").stdout
     assert site.leftovers() == []
     site.ok("restore", snap, "--yes", "--no-safety-backup")
     assert site.snapshot_state()[0] == backed_up[0]
@@ -319,19 +384,40 @@ def test_restore_elsewhere_from_a_new_server(site: Site) -> None:
     assert attach.returncode == 0, attach.stderr
     assert "Attached" in attach.stdout
     dest = site.tmp / "new-www" / "itflow"
+    key = site.tmp / "signing.key"
+    shutil.copy(site.config.parent / "itflow.signing-key", key)
+    unsigned = flowsafe(new_config, "restore", "latest", "--site", "itflow", "--to-path",
+                        str(dest), "--to-db", "itflow_moved", "--db-socket", site.server.socket,
+                        "--yes")
+    assert unsigned.returncode == 3 and "which this machine does not have" in unsigned.stderr
     done = flowsafe(new_config, "restore", "latest", "--site", "itflow", "--to-path", str(dest),
-                    "--to-db", "itflow_moved", "--db-socket", site.server.socket, "--yes")
+                    "--to-db", "itflow_moved", "--db-socket", site.server.socket, "--yes",
+                    "--signing-key-file", str(key))
     assert done.returncode == 0, done.stderr
     assert db_state(site.server.target("itflow_moved")) == db_state(site.target)
     php = (dest / "config.php").read_text()
-    assert "$database = 'itflow_moved';" in php and "$dbusername = 'root';" in php
+    assert "$database = 'itflow_moved';" in php and "$dbusername = 'itflow';" in php
+    password = re.search(r"\$dbpassword = '([^']+)';", php)
+    assert password is not None and len(password.group(1)) == 32
     assert "$installation_id" in php
     assert (dest / "uploads" / ".htaccess").exists()
+    app = DbTarget("itflow_moved", socket=site.server.socket, user="itflow",
+                   password=Secret(password.group(1)))
+    with connect(app) as conn, conn.cursor() as cur:  # the app account reaches its database
+        cur.execute("SELECT COUNT(*) FROM clients")
+        with pytest.raises(pymysql.err.MySQLError):
+            cur.execute("CREATE DATABASE elsewhere")
 
     again = flowsafe(new_config, "restore", "latest", "--site", "itflow", "--to-path",
                      str(site.tmp / "other"), "--to-db", "itflow_moved", "--db-socket",
-                     site.server.socket, "--yes")
-    assert again.returncode == 2 and "already has tables" in again.stderr
+                     site.server.socket, "--yes", "--signing-key-file", str(key))
+    assert again.returncode == 2 and "is not empty" in again.stderr
+    assert "--replace-existing" in again.stderr
+    dry = flowsafe(new_config, "restore", "latest", "--site", "itflow", "--to-path",
+                   str(site.tmp / "dry"), "--to-db", "itflow_dry", "--db-socket",
+                   site.server.socket, "--dry-run", "--signing-key-file", str(key))
+    assert dry.returncode == 0 and "Restore snapshot" in dry.stdout, dry.stderr
+    assert not (site.tmp / "dry").exists()
     over = site.run("restore", "latest", "--to-path", str(site.sample.path / "x"), "--to-db",
                     "fresh_db", "--db-socket", site.server.socket, "--yes")
     assert over.returncode == 2 and "overlaps the live site" in over.stderr
@@ -354,3 +440,146 @@ def test_restore_file(site: Site) -> None:
     twice = site.run("restore-file", "latest", f"uploads/clients/{wanted.name}", "--to",
                      str(out))
     assert twice.returncode == 2 and "already exists" in twice.stderr
+
+
+# --- undo and the journal ------------------------------------------------------------------
+
+
+def test_undo_refuses_when_a_kept_part_is_gone(site: Site) -> None:
+    _mutate(site)
+    site.ok("restore", "latest", "--yes", "--no-safety-backup")
+    restored = site.snapshot_state()
+    kept = site.journal()["rollback"]
+    with connect(site.server.target()) as conn, conn.cursor() as cur:
+        cur.execute(f"DROP DATABASE `{kept['db']['sink']}`")  # dropped by hand
+    done = site.run("undo", "--yes")
+    assert done.returncode == 1, done.stderr
+    assert "not as the restore journal says" in done.stderr and "undo --forget" in done.stderr
+    assert site.snapshot_state() == restored, "undo moved something"
+    site.ok("backup")
+    assert len(site.snapshot_state()[0]) == len(restored[0])
+    site.ok("undo", "--forget", "--yes")
+    assert site.journal() == {"current": None, "rollback": None}
+
+    site.ok("restore", "latest", "--yes", "--no-safety-backup")
+    restored = site.snapshot_state()
+    shutil.rmtree(site.journal()["rollback"]["files"]["sink"])
+    done = site.run("undo", "--yes")
+    assert done.returncode == 1 and "site folders are not as the restore journal says" in \
+        done.stderr
+    assert site.snapshot_state() == restored
+    site.ok("backup")
+
+
+def test_redo_names_the_restore_time(site: Site) -> None:
+    _mutate(site)
+    site.ok("restore", "latest", "--yes", "--no-safety-backup")
+    restored_at = site.journal()["rollback"]["restored_at"]
+    undone = site.ok("undo", "--yes").stdout
+    redone = site.ok("undo", "--yes").stdout
+    shown = datetime.fromisoformat(restored_at).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    assert shown in undone and shown in redone
+    assert "Redid the restore" in redone
+
+
+def test_in_place_restore_brings_back_every_object_kind(site: Site) -> None:
+    """Views, procedures, functions, events, triggers and sequences: all come back in place,
+    run as the site's own account, and undo puts the replaced ones back."""
+    definer = f"{site.sample.db_user}@localhost"
+    objects = [
+        "CREATE VIEW open_tickets AS SELECT ticket_id FROM tickets",
+        "CREATE PROCEDURE client_count(OUT n INT) SELECT COUNT(*) INTO n FROM clients",
+        "CREATE FUNCTION twice(x INT) RETURNS INT DETERMINISTIC RETURN 2 * x",
+        "CREATE EVENT nightly_cleanup ON SCHEDULE EVERY 1 DAY STARTS '2031-01-01' DO "
+        "DELETE FROM logs WHERE 0",
+        "CREATE TRIGGER client_touch BEFORE UPDATE ON clients FOR EACH ROW "
+        "SET NEW.client_name = NEW.client_name",
+        "CREATE SEQUENCE invoice_numbers START WITH 1000",
+    ]
+    with connect(site.target) as conn, conn.cursor() as cur:
+        for statement in objects:
+            cur.execute(statement)
+    site.ok("backup")
+    backed_up = site.snapshot_state()
+    with connect(site.target) as conn, conn.cursor() as cur:
+        for drop in ("VIEW open_tickets", "PROCEDURE client_count", "FUNCTION twice",
+                     "EVENT nightly_cleanup", "TRIGGER client_touch", "SEQUENCE invoice_numbers"):
+            cur.execute(f"DROP {drop}")
+        cur.execute("CREATE VIEW stray AS SELECT 1 AS one")
+    _mutate(site)
+    plan = site.ok("restore", "latest", "--dry-run").stdout
+    for phrase in ("1 view (open_tickets)", "1 procedure (client_count)", "1 function (twice)",
+                   "1 event (nightly_cleanup)", "1 trigger (client_touch)",
+                   "1 sequence (invoice_numbers)", "and its 1 view (stray)"):
+        assert phrase in plan, phrase
+    site.ok("restore", "latest", "--yes", "--no-safety-backup")
+    assert site.snapshot_state()[0] == backed_up[0]
+    with connect(site.target) as conn, conn.cursor() as cur:
+        cur.execute("SELECT COUNT(*) FROM open_tickets")
+        cur.execute("CALL client_count(@n)")
+        cur.execute("SELECT twice(21), NEXTVAL(invoice_numbers)")
+        assert cur.fetchone() == (42, 1000)
+        for query in ("SELECT DEFINER FROM information_schema.VIEWS WHERE TABLE_SCHEMA = %s",
+                      "SELECT DEFINER FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA=%s",
+                      "SELECT DEFINER FROM information_schema.TRIGGERS WHERE "
+                      "TRIGGER_SCHEMA = %s",
+                      "SELECT DEFINER FROM information_schema.EVENTS WHERE EVENT_SCHEMA = %s"):
+            cur.execute(query, (site.target.database,))
+            assert {row[0] for row in cur.fetchall()} == {definer}, query
+        cur.execute("SHOW FULL TABLES WHERE Table_type = 'VIEW'")
+        assert [row[0] for row in cur.fetchall()] == ["open_tickets"]
+    site.ok("undo", "--yes")
+    with connect(site.target) as conn, conn.cursor() as cur:
+        cur.execute("SHOW FULL TABLES WHERE Table_type = 'VIEW'")
+        assert [row[0] for row in cur.fetchall()] == ["stray"]
+        cur.execute("SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = %s",
+                    (site.target.database,))
+        assert cur.fetchone() == (0,)
+
+
+def test_latest_skips_safety_snapshots_and_prune_keeps_them_apart(site: Site) -> None:
+    nightly = site.snapshots()[0]
+    _mutate(site)
+    done = site.ok("restore", "latest", "--yes")  # takes a pre-restore snapshot
+    listed = site.snapshots()
+    assert [s["reason"] for s in listed] == ["nightly", "pre-restore"]
+    plan = site.ok("restore", "latest", "--dry-run").stdout
+    assert f"from snapshot {nightly['id'][:8]} taken" in plan
+    safety = site.ok("restore", "latest", "--include-safety", "--dry-run").stdout
+    assert "pre-restore safety snapshot" in safety
+    del done
+    site.ok("backup", "--reason", "nightly")
+    text = site.config.read_text()
+    for rule, count in (("keep_last", 1), ("keep_daily", 0), ("keep_weekly", 0),
+                        ("keep_monthly", 0), ("keep_yearly", 0)):
+        text = re.sub(rf"{rule} = \d+", f"{rule} = {count}", text)
+    site.config.write_text(text)
+    dry = site.ok("prune", "--dry-run").stdout
+    assert f"would remove {nightly['short_id']}" in dry and "nightly" in dry
+    assert "pre-restore" not in dry  # its own rule: kept for keep_safety_days
+    site.ok("prune")
+    assert [s["reason"] for s in site.snapshots()] == ["pre-restore", "nightly"]
+
+
+def test_restore_file_never_writes_through_a_planted_symlink(site: Site) -> None:
+    shared = site.tmp / "shared"
+    shared.mkdir(mode=0o777)
+    shared.chmod(0o777)  # world-writable, not sticky: another user could swap paths
+    done = site.run("restore-file", "latest", "config.php", "--to", str(shared / "x"))
+    assert done.returncode == 2 and "writable by every user" in done.stderr
+    sticky = site.tmp / "sticky"
+    sticky.mkdir()
+    sticky.chmod(0o1777)
+    victim = site.tmp / "root-only.txt"
+    victim.write_text("root's\n")
+    victim.chmod(0o600)
+    theirs = sticky / "theirs"
+    theirs.symlink_to(site.tmp)
+    os.lchown(theirs, 65534, 65534)  # a symlink another user made
+    done = site.run("restore-file", "latest", "config.php", "--to", str(theirs))
+    assert done.returncode == 2 and "symlink owned by another user" in done.stderr
+    assert victim.read_text() == "root's\n"
+    mine = sticky / "mine"
+    done = site.ok("restore-file", "latest", "config.php", "--to", str(mine))
+    assert (mine / "config.php").read_text() == (site.sample.path / "config.php").read_text()
+    assert not any(".landing" in p.name for p in mine.iterdir())

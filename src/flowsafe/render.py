@@ -126,6 +126,15 @@ def show_snapshots(rows: list[Any]) -> None:
     out.print(table if rows else "No flowsafe snapshots yet.")
 
 
+def show_prune(result: Any) -> None:
+    """What retention kept and removed for one site, every removed snapshot named."""
+    verb = "would remove" if result.dry_run else "removed"
+    out.print(f"site {result.site}: keeps {len(result.kept)}, {verb} {len(result.removed)} "
+              "snapshots")
+    for gone in result.removed:
+        out.print(f"  {verb} {gone.short_id} {when(gone.time)} {gone.reason or '-'}")
+
+
 def show_status(rows: list[Any]) -> None:
     """Per-site health lines."""
     for row in rows:

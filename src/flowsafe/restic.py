@@ -399,26 +399,30 @@ class Restic:
         return sorted(found, key=lambda s: s.time)
 
     def forget(
-        self, *, tags: Sequence[str], keep: Mapping[str, int], prune: bool, dry_run: bool
+        self, *, tag_sets: Sequence[Sequence[str]], keep: Mapping[str, int | str],
+        dry_run: bool
     ) -> ForgetResult:
-        """Apply a retention policy to all snapshots with ``tags``, as one group.
+        """Apply a retention policy to the snapshots that carry all the tags of any one of
+        ``tag_sets``, as one group (no prune: see ``prune``).
 
-        ``keep`` maps last/daily/weekly/monthly/yearly to counts; 0 means not used.
+        ``keep`` maps last/daily/weekly/monthly/yearly to counts (0: not used), or
+        ``within`` to a duration like ``7d``.
         """
-        unknown = sorted(set(keep) - set(KEEP_POLICIES))
-        if unknown or any(n < 0 for n in keep.values()):
+        unknown = sorted(set(keep) - {*KEEP_POLICIES, "within"})
+        counts = [n for k, n in keep.items() if k != "within"]
+        if unknown or any(not isinstance(n, int) or n < 0 for n in counts):
             raise ConfigError(
                 f"bad retention policy {dict(keep)!r}: use non-negative counts for "
                 f"{', '.join(KEEP_POLICIES)}"
             )
         if not any(keep.values()):
             raise ConfigError("the retention policy keeps nothing: set at least one keep count")
+        if not tag_sets:
+            return ForgetResult(kept=[], removed=[])
         args = ["forget", "--group-by", ""]
-        if tags:
+        for tags in tag_sets:
             args += ["--tag", _tag_list(tags)]
         args += [f"--keep-{name}={count}" for name, count in keep.items() if count]
-        if prune:
-            args.append("--prune")
         if dry_run:
             args.append("--dry-run")
         groups = self._json(*args) or []
@@ -426,6 +430,15 @@ class Restic:
             kept=[s["id"] for g in groups for s in g.get("keep") or []],
             removed=[s["id"] for g in groups for s in g.get("remove") or []],
         )
+
+    def forget_ids(self, ids: Sequence[str]) -> None:
+        """Forget these snapshots (no prune)."""
+        if ids:
+            self._run("forget", *ids)
+
+    def prune(self) -> None:
+        """Remove the data no snapshot references any more."""
+        self._run("prune")
 
     def backup_bytes(self, data: bytes, *, filename: str, tags: Sequence[str], host: str) -> str:
         """Store ``data`` as a one-file snapshot (a small record); returns its id."""

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from flowsafe import __version__, render
 from flowsafe.cli.common import STATE
@@ -54,8 +55,8 @@ def main() -> None:
     try:
         app()
     except FlowsafeError as exc:
-        render.err.print(f"[red]error:[/] {exc}", highlight=False)
+        render.err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except OSError as exc:
-        render.err.print(f"[red]error:[/] {exc}", highlight=False)
+        render.err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(EXIT_FAILED)

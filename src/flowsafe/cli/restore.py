@@ -94,7 +94,7 @@ def restore(
 
         def approve(options: ElsewhereOptions, manifest: Manifest) -> bool:
             render.show_elsewhere_plan(options, manifest)
-            return not dry_run and ask("Restore?", yes)
+            return not dry_run and ask("Restore?", yes)  # a dry run never asks
 
         with render.progress_bars() as bars:
             done = run_restore_elsewhere(config, site, elsewhere, approve, bars)
@@ -109,11 +109,12 @@ def restore(
 
     def confirm(plan: Plan) -> bool:
         render.show_plan(plan)
-        return not dry_run and ask("Go ahead with this restore?", yes)
+        return ask("Go ahead with this restore?", yes)
 
     with render.progress_bars() as bars:
         result = run_restore(config, site, options, confirm, bars)
     if dry_run:
+        render.show_plan(result.plan)
         return
     if not result.done:
         render.err.print("restore cancelled; nothing changed")

@@ -102,9 +102,7 @@ def prune(
         render.print_json(results)
         return
     for result in results:
-        verb = "would remove" if result.dry_run else "removed"
-        render.out.print(f"site {result.site}: keeps {len(result.kept)}, {verb} "
-                         f"{len(result.removed)} snapshots")
+        render.show_prune(result)
 
 
 @app.command()

@@ -68,7 +68,8 @@ def from_live(target: DbTarget, database: str) -> ObjectSet:
     db = quote_name(database)
     names: dict[str, list[str]] = {}
     script: list[str] = []
-    with connect(target, database="") as conn, conn.cursor() as cur:
+    # With the database as the session's, SHOW CREATE writes its objects' names unqualified.
+    with connect(target, database=database) as conn, conn.cursor() as cur:
         def context(sql_mode: str, charset: str, collation: str) -> None:
             script.extend([f"SET sql_mode = {conn.escape(sql_mode)}",
                            f"SET character_set_client = {conn.escape(charset)}",
