@@ -12,6 +12,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -113,18 +114,25 @@ def test_damaged_pack_file(site: Drilled) -> None:
     assert any(detail for detail in failed.values())
 
 
-def _tampered_snapshot(site: Drilled) -> None:
-    """A backup whose clients table file no longer matches its manifest digest."""
+def _tampered_snapshot(site: Drilled, keep_signature: bool = True) -> None:
+    """A newer backup whose clients table file no longer matches its manifest's digests
+    (its signature copied from the original, or none)."""
     staging = site.tmp / "state" / "staging" / "itflow"
     env = {**os.environ, "RESTIC_REPOSITORY": str(site.tmp / "repo"),
            "RESTIC_PASSWORD_FILE": str(site.config.parent / "default.password")}
-    subprocess.run(["restic", "restore", "latest", "--target", str(site.tmp / "copy"),
+    listed = json.loads(subprocess.run(["restic", "snapshots", "--json", "latest"], env=env,
+                                       check=True, capture_output=True, text=True).stdout)[0]
+    subprocess.run(["restic", "restore", listed["id"], "--target", str(site.tmp / "copy"),
                     "--include", str(staging)], env=env, check=True, capture_output=True)
     copy = site.tmp / "copy" / str(staging).lstrip("/")
     table = copy / "db" / "tables" / "clients.sql"
     table.write_bytes(table.read_bytes().replace(b"VALUES (", b"VALUES  (", 1))
     shutil.copytree(copy, staging)
-    subprocess.run(["restic", "backup", "-q", "--tag", "flowsafe,site:itflow,reason:tampered",
+    tags = ["flowsafe", "site:itflow", "reason:tampered"]
+    if keep_signature:
+        tags += [t for t in listed["tags"] if t.startswith("sig:")]
+    stamp = datetime.fromisoformat(listed["time"]).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    subprocess.run(["restic", "backup", "-q", "--tag", ",".join(tags), "--time", stamp,
                     str(staging), str(site.sample.path)], env=env, check=True,
                    capture_output=True)
     shutil.rmtree(staging)
@@ -136,8 +144,33 @@ def test_altered_table_file(site: Drilled) -> None:
     code, checks = site.drill()
     assert code == 3
     assert checks["load database"]["result"] == "failed"
-    assert "table 'clients'" in checks["load database"]["detail"]
-    assert checks["row counts"]["result"] == "skipped"
+    assert "'clients': chunk" in checks["load database"]["detail"]
+    assert checks["tables present"]["result"] == "skipped"
+
+
+def test_an_unsigned_snapshot_is_not_drilled(site: Drilled) -> None:
+    _backup(site)
+    _tampered_snapshot(site, keep_signature=False)
+    code, checks = site.drill()
+    assert code == 3
+    assert checks["read manifest"]["result"] == "failed"
+    assert "is not signed" in checks["read manifest"]["detail"]
+    code, checks = site.drill("--trust-unsigned")
+    assert code == 3 and "NOT verified" in checks["read manifest"]["detail"]
+    assert checks["load database"]["result"] == "failed"
+
+
+def test_values_that_mariadb_dump_changes_are_caught(site: Drilled) -> None:
+    """FLOAT: the re-dumped text agrees with the dump, but the values do not."""
+    with connect(site.server.target(site.sample.database)) as conn, conn.cursor() as cur:
+        cur.execute("CREATE TABLE measures (id INT PRIMARY KEY, f FLOAT)")
+        cur.execute("INSERT INTO measures VALUES (1, 1.0000001), (2, 16777217), (3, 0.5)")
+    done = site.run("backup")
+    assert done.returncode == 0 and "measures.f is FLOAT" in done.stdout, done.stderr
+    code, checks = site.drill()
+    assert code == 3
+    assert checks["table values"]["result"] == "failed"
+    assert "measures (measures.f is FLOAT" in checks["table values"]["detail"]
 
 
 def test_upload_missing_from_the_snapshot(site: Drilled) -> None:
@@ -185,11 +218,11 @@ def test_no_free_port(site: Drilled) -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        site.config.write_text(site.config.read_text().replace("mariadb_port = 0",
-                                                               f"mariadb_port = {port}"))
-        done = site.run("drill")
-    assert done.returncode == 1
-    assert f"cannot use port {port} on 127.0.0.1" in done.stderr
+        site.config.write_text(site.config.read_text().replace("php_port = 0",
+                                                               f"php_port = {port}"))
+        code, checks = site.drill()
+    assert code == 3
+    assert f"cannot use port {port} on 127.0.0.1" in checks["login page"]["detail"]
 
 
 def test_killed_drill_leaves_no_server(site: Drilled) -> None:
@@ -209,6 +242,7 @@ def test_killed_drill_leaves_no_server(site: Drilled) -> None:
         time.sleep(0.05)
     assert site.run("drill").returncode == 0
     assert list((site.tmp / "state" / "tmp").iterdir()) == []
+    assert list((site.tmp / "state" / "servers").iterdir()) == []
 
 
 @pytest.fixture
@@ -218,7 +252,7 @@ def kept(site: Drilled) -> Iterator[tuple[Drilled, dict[str, object]]]:
     assert done.returncode == 0, done.stderr
     report: dict[str, object] = json.loads(done.stdout)[0]
     yield site, report
-    for folder in (site.tmp / "state" / "tmp").glob("flowsafe-mariadb-*"):
+    for folder in (site.tmp / "state" / "servers").glob("flowsafe-mariadb-*"):
         owner = (folder / "flowsafe.owner").read_text().split()
         os.kill(int(owner[1]), signal.SIGTERM)
         link = folder / "socket.dir"  # a socket moved to /tmp for a long path
@@ -234,7 +268,21 @@ def test_keep_leaves_a_server_to_inspect(kept: tuple[Drilled, dict[str, object]]
     with connect(target) as conn, conn.cursor() as cur:
         cur.execute("SELECT COUNT(*) FROM clients")
         row = cur.fetchone()
-    assert row is not None and row[0] > 0
+        assert row is not None and row[0] > 0
+        cur.execute("SELECT @@skip_networking, @@secure_file_priv, @@local_infile, USER()")
+        networking, files, infile, user = cur.fetchone()
+        assert (networking, infile, user) == (1, 0, "root@localhost")
+        assert files.startswith(str(site.tmp / "state" / "servers"))
+        cur.execute("SELECT User FROM mysql.global_priv ORDER BY User")
+        assert {r[0] for r in cur.fetchall()} <= {"root", "mariadb.sys", "itflow_drill"}
+    # Another local user can neither reach the socket nor, through a group, log in.
+    other = subprocess.run(["su", "nobody", "-s", "/bin/sh", "-c",
+                            f"mariadb --socket={found.group(1)} -uroot -e 'SELECT 1'"],
+                           capture_output=True, text=True, check=False)
+    assert other.returncode != 0 and "(13)" in other.stderr, other.stderr  # EACCES
+    owner = subprocess.run(["ps", "-o", "user=", "-C", "mariadbd"], capture_output=True,
+                           text=True, check=False).stdout.split()
+    assert "mysql" in owner
 
 
 def test_drill_all_sites(site: Drilled) -> None:

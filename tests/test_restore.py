@@ -352,23 +352,26 @@ def test_disk_full_while_restoring_files(site: Site, tiny_disk: Path) -> None:
 # --- kill -9 at every step -----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("step", STEPS)
-def test_kill_at_each_step_leaves_production_whole(site: Site, step: str) -> None:
+def test_kill_at_each_step_leaves_production_whole(site: Site) -> None:
+    """kill -9 at every step of a restore's journal life, one after another on one site:
+    the next command puts production back as it was, or finishes a completed swap."""
     backed_up = site.snapshot_state()
     snap = site.snapshots()[0]["id"]
-    _mutate(site)
-    before = site.snapshot_state()
-    killed = site.run("restore", snap, "--yes", env={"FLOWSAFE_FAULT": step})
-    assert killed.returncode == -9, killed.stderr
-    if STEPS.index(step) < STEPS.index("swap-objects-dropped"):
-        assert site.snapshot_state() == before, "production changed before the swap"
-    site.ok("restore", snap, "--dry-run")  # the next run repairs
-    if STEPS.index(step) < STEPS.index("swap-done"):
-        assert site.snapshot_state() == before, "a swap that did not complete stays undone"
-    else:
-        assert site.snapshot_state()[0] == backed_up[0], "a completed swap is finished"
-        assert "rollback state" in site.ok("status").stdout
-    assert site.leftovers() == []
+    for night, step in enumerate(STEPS, 1):
+        nightly_change(site.sample, site.server.target(), day=night)
+        (site.sample.path / "custom" / "added.txt").write_text(f"local change {night}\n")
+        before = site.snapshot_state()
+        killed = site.run("restore", snap, "--yes", env={"FLOWSAFE_FAULT": step})
+        assert killed.returncode == -9, (step, killed.stderr)
+        if STEPS.index(step) < STEPS.index("swap-objects-dropped"):
+            assert site.snapshot_state() == before, f"production changed before the swap ({step})"
+        site.ok("restore", snap, "--dry-run")  # the next run repairs
+        if STEPS.index(step) < STEPS.index("swap-done"):
+            assert site.snapshot_state() == before, f"an incomplete swap stays undone ({step})"
+        else:
+            assert site.snapshot_state()[0] == backed_up[0], f"a completed swap is kept ({step})"
+            assert "rollback state" in site.ok("status").stdout
+        assert site.leftovers() == [], step
     site.ok("restore", snap, "--yes", "--no-safety-backup")
     assert site.snapshot_state()[0] == backed_up[0]
 

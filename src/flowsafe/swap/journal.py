@@ -100,10 +100,17 @@ def begin(state_dir: Path, entry: Journal) -> None:
     checkpoint(f"journal-{entry.phase}")
 
 
-def _finish(state_dir: Path, entry: Journal) -> None:
-    """The swap is done: it becomes the rollback state, in one write."""
+def _finish(state_dir: Path, entry: Journal, admin: Callable[[], DbTarget]) -> None:
+    """The swap is done: it becomes the rollback state, in one write; the database it
+    emptied goes."""
     write(state_dir, entry.site, JournalFile(current=None, rollback=entry))
     checkpoint("journal-done")
+    _drop_emptied(entry, admin)
+
+
+def _drop_emptied(entry: Journal, admin: Callable[[], DbTarget]) -> None:
+    if entry.db is not None and not tables_of(admin(), entry.db.source):
+        drop_database(admin(), entry.db.source)
 
 
 def _discard(state_dir: Path, entry: Journal, admin: Callable[[], DbTarget]) -> None:
@@ -118,13 +125,16 @@ def _discard(state_dir: Path, entry: Journal, admin: Callable[[], DbTarget]) -> 
 
 
 def swap(state_dir: Path, entry: Journal, admin: DbTarget) -> None:
-    """Journal and apply a swap; on any failure put production back, then re-raise."""
+    """Check both sides are as journaled, then journal and apply the swap; on any failure
+    put production back, then re-raise. A failed check leaves the journal as it was."""
+    if entry.db is not None and entry.db.state(admin) != "before":
+        raise InconsistentError(f"database '{entry.db.live}' already holds what this swap "
+                                "would put there: nothing was moved")
+    if entry.files is not None and entry.files.state() != "before":
+        raise InconsistentError(f"{entry.files.live} already is what this swap would put "
+                                "there: nothing was moved")
     begin(state_dir, entry.model_copy(update={"phase": "swap"}))
     try:
-        if entry.db is not None:
-            entry.db.state(admin)  # both sides as journaled, before anything moves
-        if entry.files is not None:
-            entry.files.state()
         if entry.db is not None:
             objects.drop_all(admin, entry.db.live)
             checkpoint("swap-objects-dropped")
@@ -138,9 +148,7 @@ def swap(state_dir: Path, entry: Journal, admin: DbTarget) -> None:
     except BaseException:
         recover(state_dir, entry.site, lambda: admin, crashed=False)
         raise
-    _finish(state_dir, entry)
-    if entry.db is not None and not tables_of(admin, entry.db.source):
-        drop_database(admin, entry.db.source)  # emptied by the swap
+    _finish(state_dir, entry, lambda: admin)
 
 
 def _complete(entry: Journal, admin: Callable[[], DbTarget]) -> bool:
@@ -158,8 +166,11 @@ def recover(state_dir: Path, site: str, admin: Callable[[], DbTarget],
     config.php. Raises ``InconsistentError`` (nothing moved) when what is on disk
     is neither side of the journal.
     """
-    entry = read(state_dir, site).current
+    state = read(state_dir, site)
+    entry = state.current
     if entry is None:
+        if state.rollback is not None:  # a kill right after a swap was recorded
+            _drop_emptied(state.rollback, admin)
         return None
     (log.warning if crashed else log.debug)(
         "recovering from an interrupted %s of '%s' (%s phase)", entry.action, site, entry.phase)
@@ -170,7 +181,7 @@ def recover(state_dir: Path, site: str, admin: Callable[[], DbTarget],
         if entry.db is not None:
             objects.drop_all(admin(), entry.db.live)
             objects.create(admin(), entry.db.live, entry.new_objects)
-        _finish(state_dir, entry)
+        _finish(state_dir, entry, admin)
         return entry
     if entry.files is not None:
         entry.files.revert()
