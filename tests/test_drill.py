@@ -66,7 +66,9 @@ def test_drill_passes_and_history_reaches_a_fresh_machine(site: Drilled) -> None
     _backup(site)
     code, checks = site.drill("latest", "--key-file", str(site.key))
     assert code == 0, checks
-    assert {c["result"] for c in checks.values()} == {"ok"}, checks
+    results = {n: c["result"] for n, c in checks.items()}
+    assert results.pop("views, triggers, routines") == "skipped"  # the sample has none
+    assert set(results.values()) == {"ok"}, checks
     assert checks["login page"]["detail"].startswith("GET /login.php answered 200")
     assert "credentials decrypt" in checks["credentials decrypt"]["detail"]
     human = site.run("drill")

@@ -468,8 +468,12 @@ class Restic:
                     yield process.stdout
                     while process.stdout.read(1 << 16):
                         pass  # what the reader left (tar padding): restic must not hit EPIPE
-            except BaseException:
+            except BaseException as exc:
+                died = process.poll()
                 stop(process, signal.SIGINT, _STOP_TIMEOUT)
+                if died and isinstance(exc, Exception):  # the stream broke because restic did
+                    errors.seek(0)
+                    raise self._failure(died, errors.read()) from None
                 raise
             code = process.wait()
             if code != 0:

@@ -67,7 +67,13 @@ class PrivateServer:
 
 
 def servers_folder(state_dir: Path) -> Path:
-    """Where flowsafe's private servers live below its state folder."""
+    """Where flowsafe's private servers live below its state folder. The state folder is
+    flowsafe's own (restic may have made it 0700): the servers' user may pass through it
+    (o+x: enter, never list)."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    info = state_dir.stat()
+    if info.st_uid == os.geteuid() and not info.st_mode & 0o001:
+        os.chmod(state_dir, (info.st_mode & 0o7777) | 0o011)
     return state_dir / "servers"
 
 

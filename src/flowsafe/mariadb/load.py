@@ -82,13 +82,18 @@ class TarSource:
 
     def files(self) -> Iterator[tuple[str, IO[bytes]]]:
         lead = self.prefix.strip("/") + "/"
-        with tarfile.open(fileobj=self.stream, mode="r|") as tar:
-            for member in tar:
-                if not member.isfile() or not member.name.startswith(lead):
-                    continue
-                reader = tar.extractfile(member)
-                if reader is not None:
-                    yield member.name[len(lead):], reader
+        try:
+            with tarfile.open(fileobj=self.stream, mode="r|") as tar:
+                for member in tar:
+                    if not member.isfile() or not member.name.startswith(lead):
+                        continue
+                    reader = tar.extractfile(member)
+                    if reader is not None:
+                        yield member.name[len(lead):], reader
+        except tarfile.TarError as exc:
+            raise VerificationError(f"the snapshot's dump folder came out of restic broken "
+                                    f"({exc}); run `flowsafe drill` to check the repository"
+                                    ) from None
 
 
 @dataclass(frozen=True)
