@@ -61,6 +61,6 @@ def content(target: DbTarget) -> dict[str, object]:
             cur.execute(f"SELECT * FROM {quoted}{history}")
             state[table] = sorted(cur.fetchall(), key=repr)
             cur.execute(f"CHECKSUM TABLE {quoted} EXTENDED")
-            state[f"checksum {table}"] = cur.fetchone()[1]  # type: ignore[index]
+            state[f"checksum {table}"] = cur.fetchone()[1]
         state["objects"] = objects.present(target, target.database)
     return state

@@ -111,7 +111,7 @@ def with_data(entry: DumpFileEntry, data: bytes, parts: list[tuple[str, bytes]]
     """``entry`` made to describe ``data`` (given as parts): digests that match."""
     chunks, offset = [], 0
     for part, piece in parts:
-        chunks.append(ChunkEntry(part=part, offset=offset, bytes=len(piece),  # type: ignore[arg-type]
+        chunks.append(ChunkEntry(part=part, offset=offset, bytes=len(piece),
                                  rows=piece.count(b"\n(") + piece.count(b"INSERT"),
                                  sha256=hashlib.sha256(piece).hexdigest()))
         offset += len(piece)

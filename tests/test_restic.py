@@ -194,21 +194,23 @@ def test_forget_treats_all_tagged_snapshots_as_one_group(shared: Restic, tree: P
     nightly = [shared.backup([tree], tags=["site:f", "n"], host="h3").snapshot_id for _ in "123"]
     manual = shared.backup([tree], tags=["site:f", "m"], host="h4").snapshot_id
 
-    planned = shared.forget(
-        tags=["site:f"], keep={"last": 2, "daily": 0}, prune=False, dry_run=True
-    )
+    planned = shared.forget(tag_sets=[["site:f"]], keep={"last": 2, "daily": 0}, dry_run=True)
     assert sorted(planned.kept) == sorted([nightly[-1], manual])
     assert sorted(planned.removed) == sorted(nightly[:-1])
     assert len(shared.snapshots(["site:f"])) == 4
+    either = shared.forget(tag_sets=[["site:f", "n"], ["site:f", "m"]], keep={"last": 1},
+                           dry_run=True)  # several tag sets: one group of all they match
+    assert either.kept == [manual] and sorted(either.removed) == sorted(nightly)
 
-    done = shared.forget(tags=["site:f"], keep={"last": 3}, prune=True, dry_run=False)
+    done = shared.forget(tag_sets=[["site:f"]], keep={"last": 3}, dry_run=False)
+    shared.prune()
     assert done.removed == [nightly[0]]
     assert {s.id for s in shared.snapshots(["site:f"])} == {*nightly[1:], manual}
 
     with pytest.raises(ConfigError, match="keeps nothing"):
-        shared.forget(tags=["site:f"], keep={"last": 0}, prune=False, dry_run=True)
+        shared.forget(tag_sets=[["site:f"]], keep={"last": 0}, dry_run=True)
     with pytest.raises(ConfigError, match="bad retention policy"):
-        shared.forget(tags=["site:f"], keep={"hourly": 1}, prune=False, dry_run=True)
+        shared.forget(tag_sets=[["site:f"]], keep={"hourly": 1}, dry_run=True)
 
 
 # --- locks, check ---------------------------------------------------------------------
@@ -243,7 +245,7 @@ def test_live_lock_is_reported_and_kept(
         shared.check()
     shared.unlock()  # only stale locks go
     with pytest.raises(LockedError):
-        shared.forget(tags=["site:none"], keep={"last": 1}, prune=True, dry_run=False)
+        shared.forget(tag_sets=[["site:none"]], keep={"last": 1}, dry_run=False)
     assert lock_holder.stdin is not None
     lock_holder.stdin.write(b"held\n")
     lock_holder.stdin.close()

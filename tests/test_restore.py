@@ -275,7 +275,7 @@ def rewrite_snapshot(site: Site, source: str, change: Callable[[Path], object], 
                         stamp, str(staging), str(site.sample.path), "--exclude",
                         str(site.sample.path / "uploads" / "tmp"))
     shutil.rmtree(staging)
-    summary = [json.loads(line) for line in out.splitlines() if '"summary"' in line][0]
+    summary = next(json.loads(line) for line in out.splitlines() if '"summary"' in line)
     return str(summary["snapshot_id"])
 
 
