@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flowsafe.config import Config
+from flowsafe import runs
+from flowsafe.config import Config, select_site
 from flowsafe.session import locked_site
 
 
@@ -22,16 +23,16 @@ class PruneResult:
     dry_run: bool
 
 
-def run_prune(config: Config, site_name: str | None, *, dry_run: bool) -> list[PruneResult]:
-    """Apply the retention policy to one site, or to every site without ``--site``."""
-    names = [site_name] if site_name else list(config.sites)
-    results = []
-    for name in names:
-        with locked_site(config, name, "prune") as site:
-            site.restic.unlock()
-            outcome = site.restic.forget(
-                tags=site.tags, keep=config.retention.policy(), prune=not dry_run,
-                dry_run=dry_run,
-            )
-        results.append(PruneResult(site.name, outcome.kept, outcome.removed, dry_run))
-    return results
+def prune_site(config: Config, site_name: str, *, dry_run: bool) -> PruneResult:
+    """Apply the retention policy to one configured site, under its lock; recorded for
+    ``log`` (not a dry run)."""
+    select_site(config, site_name)
+    with runs.recording(config.state_dir, site_name, "prune") as entry, \
+            locked_site(config, site_name, "prune") as site:
+        entry.skip = dry_run
+        site.restic.unlock()
+        outcome = site.restic.forget(
+            tags=site.tags, keep=config.retention.policy(), prune=not dry_run,
+            dry_run=dry_run,
+        )
+    return PruneResult(site.name, outcome.kept, outcome.removed, dry_run)

@@ -35,10 +35,10 @@ from flowsafe.secret import Secret
 
 key_app = typer.Typer(
     help="The master encryption key: unwrap, escrow, verify, print, rewrap.",
-    no_args_is_help=True,
+    no_args_is_help=True, rich_markup_mode=None,
 )
 credentials_app = typer.Typer(help="Stored credentials, for disaster recovery.",
-                              no_args_is_help=True)
+                              no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(key_app, name="key")
 app.add_typer(credentials_app, name="credentials")
 
