@@ -39,42 +39,6 @@ def _has_added_column(site: Updatable) -> bool:
         return cur.fetchone() is not None
 
 
-def test_good_update(web_db: PrivateServer, public_dir: Path, tmp_path: Path) -> None:
-    site = updatable(web_db, public_dir / tmp_path.name)
-    up = site.upstream
-    dry = site.run("update", "--dry-run")  # no terminal and no --yes: it never asks
-    assert dry.returncode == 0, dry.stderr
-    assert f"installed: ITFlow {up.old_app_version} (commit {up.old_commit[:8]})" in dry.stdout
-    assert f"available: ITFlow {up.new_app_version} (commit {up.new_commit[:8]})" in dry.stdout
-    assert "code expects 2.6.9" in dry.stdout and "pre-update backup" in dry.stdout
-    assert site.head == up.old_commit and site.snapshots() == []
-    asked = site.run("update")
-    assert asked.returncode == 2 and "pass --yes" in asked.stderr
-
-    done = site.run("update", "--yes")
-    assert done.returncode == 0, done.stdout + done.stderr
-    # ITFlow's own output, live, then flowsafe's checks
-    assert "Update successful" in done.stdout and "Applied database update 2.6.8" in done.stdout
-    assert "login page: GET /login.php answered 200 with the login form" in done.stdout
-    assert site.head == up.new_commit
-    assert app_version(site.sample.path) == up.new_app_version
-    assert expected_schema_version(site.sample.path) == site.schema() == up.new_schema_version
-    rows = site.snapshots()
-    assert [(r["reason"], r["app_version"], r["schema_version"]) for r in rows] == [
-        ("pre-update", up.old_app_version, up.old_schema_version),
-        ("post-update", up.new_app_version, up.new_schema_version)]
-    transcript = Path(re.findall(r"output is in (\S+)", done.stdout)[0])
-    assert transcript.stat().st_mode & 0o777 == 0o600
-    assert "Applied database update 2.6.9" in transcript.read_text()
-    log = json.loads(site.ok("log", "--json").stdout)
-    update = next(run for run in log if run["action"] == "update")
-    assert update["ok"] and update["duration"] > 0 and update["snapshot"] == rows[1]["id"]
-
-    again = site.run("update", "--yes")
-    assert again.returncode == 0 and "is up to date" in again.stdout
-    assert len(site.snapshots()) == 2
-
-
 def _failing_update(web_db: PrivateServer, base: Path, *args: str
                     ) -> tuple[Updatable, subprocess.CompletedProcess[str]]:
     site = updatable(web_db, base, failing=True)
@@ -102,20 +66,6 @@ def test_migration_failing_halfway(web_db: PrivateServer, public_dir: Path,
     assert restored.returncode == 0, restored.stderr
     assert site.schema() == "2.6.7" and not _has_added_column(site)
     assert site.head == site.upstream.old_commit
-
-
-def test_rollback_on_failure(web_db: PrivateServer, public_dir: Path, tmp_path: Path) -> None:
-    site, done = _failing_update(web_db, public_dir / tmp_path.name, "--rollback-on-failure")
-    assert "rolled back: restored the pre-update snapshot" in done.stderr
-    assert "put the site back with" not in done.stderr
-    path = site.sample.path
-    assert site.head == site.upstream.old_commit
-    assert app_version(path) == site.upstream.old_app_version
-    assert not (path / NEW_FILE).exists()
-    assert not (path / "admin" / "database_updates" / "2.6.8.php").exists()
-    assert site.schema() == "2.6.7" and not _has_added_column(site)
-    assert (path / "scripts" / "update_cli.php").stat().st_uid == 33  # www-data again
-    assert _reasons(site) == ["pre-update", "pre-restore"]
 
 
 def test_git_pull_that_failed_is_caught(web_db: PrivateServer, public_dir: Path,
@@ -180,10 +130,66 @@ def test_sites_that_cannot_be_updated(web_db: PrivateServer, public_dir: Path,
     assert site.head == site.upstream.old_commit
 
 
+def _good_update(site: Updatable) -> None:
+    up = site.upstream
+    dry = site.run("update", "--site", "itflow", "--dry-run")  # no terminal, no --yes: no asking
+    assert dry.returncode == 0, dry.stderr
+    assert f"installed: ITFlow {up.old_app_version} (commit {up.old_commit[:8]})" in dry.stdout
+    assert f"available: ITFlow {up.new_app_version} (commit {up.new_commit[:8]})" in dry.stdout
+    assert "code expects 2.6.9" in dry.stdout and "pre-update backup" in dry.stdout
+    before = site.snapshots()
+    assert site.head == up.old_commit
+    asked = site.run("update", "--site", "itflow")
+    assert asked.returncode == 2 and "pass --yes" in asked.stderr
+
+    done = site.run("update", "--site", "itflow", "--yes")
+    assert done.returncode == 0, done.stdout + done.stderr
+    # ITFlow's own output, live, then flowsafe's checks
+    assert "Update successful" in done.stdout and "Applied database update 2.6.8" in done.stdout
+    assert "login page: GET /login.php answered 200 with the login form" in done.stdout
+    assert site.head == up.new_commit
+    assert app_version(site.sample.path) == up.new_app_version
+    assert expected_schema_version(site.sample.path) == site.schema() == up.new_schema_version
+    rows = site.snapshots()[len(before):]
+    assert [(r["site"], r["reason"], r["app_version"], r["schema_version"]) for r in rows] == [
+        ("itflow", "pre-update", up.old_app_version, up.old_schema_version),
+        ("itflow", "post-update", up.new_app_version, up.new_schema_version)]
+    transcript = Path(re.findall(r"output is in (\S+)", done.stdout)[0])
+    assert transcript.stat().st_mode & 0o777 == 0o600
+    assert "Applied database update 2.6.9" in transcript.read_text()
+    log = json.loads(site.ok("log", "--site", "itflow", "--json").stdout)
+    update = next(run for run in log if run["action"] == "update")
+    assert update["ok"] and update["duration"] > 0 and update["snapshot"] == rows[1]["id"]
+
+    again = site.run("update", "--site", "itflow", "--yes")
+    assert again.returncode == 0 and "is up to date" in again.stdout
+    assert len(site.snapshots()) == len(before) + 2
+
+
+def _rolled_back(site: Updatable) -> None:
+    before = site.snapshots()
+    done = site.run("update", "--site", "other", "--yes", "--rollback-on-failure")
+    assert done.returncode == 1
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, done.stderr  # one line: which step, why, what was done
+    assert "failed at step 3 (as www-data: php" in errors[0]
+    assert "database update failed at 2.6.9" in errors[0]
+    assert "rolled back: restored the pre-update snapshot" in errors[0]
+    assert "put the site back with" not in done.stderr
+    path = site.sample.path
+    assert site.head == site.upstream.old_commit
+    assert app_version(path) == site.upstream.old_app_version
+    assert not (path / NEW_FILE).exists()
+    assert not (path / "admin" / "database_updates" / "2.6.8.php").exists()
+    assert site.schema() == "2.6.7" and not _has_added_column(site)
+    assert (path / "scripts" / "update_cli.php").stat().st_uid == 33  # www-data again
+    assert [r["reason"] for r in site.snapshots()[len(before):]] == ["pre-update", "pre-restore"]
+
+
 def test_two_sites_on_a_schedule_with_hooks_and_updates(web_db: PrivateServer, public_dir: Path,
                                                         tmp_path: Path) -> None:
     """The whole story unattended: two sites in one config, nightly units, hooks, then a
-    good update of one site and a failing (rolled back) update of the other."""
+    good update of one site and a failing update of the other, rolled back."""
     base = public_dir / tmp_path.name
     good = updatable(web_db, base, name="itflow")
     bad = updatable(web_db, base, name="other", failing=True)
@@ -211,11 +217,8 @@ def test_two_sites_on_a_schedule_with_hooks_and_updates(web_db: PrivateServer, p
     nightly = good.snapshots()[1]["id"]
     assert seen.read_text().split() == ["nightly", nightly]
 
-    assert good.run("update", "--site", "itflow", "--yes").returncode == 0
-    failed = bad.run("update", "--site", "other", "--yes", "--rollback-on-failure")
-    assert failed.returncode == 1 and "rolled back" in failed.stderr
-    assert good.head == good.upstream.new_commit and bad.head == bad.upstream.old_commit
-    assert bad.schema() == "2.6.7" and good.schema() == "2.6.9"
+    _good_update(good)
+    _rolled_back(bad)
     assert good.run("status").returncode == 0
     runs = [(r["site"], r["action"], r["reason"].split(" ")[0], r["ok"])
             for r in json.loads(good.ok("log", "--json").stdout)]

@@ -151,6 +151,38 @@ def restore_command(site: str, snapshot: str, config_file: Path | None) -> str:
     return f"flowsafe{where} restore {snapshot[:8]} --site {site}"
 
 
+class _Failed(Exception):
+    """Step ``step`` (1-based, as ``UpdatePlan.steps`` counts) failed for ``why``."""
+
+    def __init__(self, step: int, why: str) -> None:
+        super().__init__(why)
+        self.step = step
+        self.why = why
+
+
+def _apply(config: Config, site: Site, clone: Clone, plan: UpdatePlan, runner: Account,
+           log_file: Path, say: SayFn) -> Site:
+    """The updater's commands, then flowsafe's checks of their outcome; the site as the
+    new code has it."""
+    check = len(plan.commands) + 2
+    with transcript(log_file, say) as both:
+        try:
+            run_commands(plan.commands, site.install.path, runner, both)
+        except StepFailed as exc:
+            raise _Failed(exc.index + 2, f"{exc.why} (output in {log_file})") from None
+        try:
+            updated = open_site(config, site.name)  # the new code's versions
+            problems = checks.code_problems(updated, clone, plan.available_commit,
+                                            plan.available_app, plan.expected_after)
+            if not problems:
+                both(f"login page: {checks.login_page(updated)}")
+        except (FlowsafeError, OSError) as exc:
+            problems = [str(exc)]
+        if problems:
+            raise _Failed(check, "; ".join(problems))
+    return updated
+
+
 def _update(config: Config, site_name: str | None, options: UpdateOptions,
             confirm: Callable[[UpdatePlan], bool], say: SayFn,
             progress: ProgressFn) -> UpdateResult:
@@ -176,29 +208,20 @@ def _update(config: Config, site_name: str | None, options: UpdateOptions,
 
         try:
             pre = backup_site(config, site, "pre-update", progress).snapshot_id
-        except FlowsafeError as exc:
+        except (FlowsafeError, OSError) as exc:
             raise failed(1, str(exc), None) from None
         entry.snapshot = pre
         log_file = (config.state_dir / "logs" /
                     f"update-{site.name}-{datetime.now():%Y%m%d-%H%M%S}.log")
-        check = len(plan.commands) + 2
-        with transcript(log_file, say) as both:
-            try:
-                run_commands(plan.commands, site.install.path, runner, both)
-            except StepFailed as exc:
-                raise failed(exc.index + 2, f"{exc.why} (output in {log_file})", pre) from None
-            updated = open_site(config, site.name)  # the new code's versions
-            problems = checks.code_problems(updated, clone, plan.available_commit,
-                                            plan.available_app, plan.expected_after)
-            if problems:
-                raise failed(check, "; ".join(problems), pre)
-            try:
-                both(f"login page: {checks.login_page(updated)}")
-            except FlowsafeError as exc:
-                raise failed(check, str(exc), pre) from None
+        try:
+            updated = _apply(config, site, clone, plan, runner, log_file, say)
+        except _Failed as exc:
+            raise failed(exc.step, exc.why, pre) from None
+        except (FlowsafeError, OSError) as exc:  # e.g. the transcript cannot be written
+            raise failed(2, str(exc), pre) from None
         try:
             post = backup_site(config, updated, "post-update", progress).snapshot_id
-        except FlowsafeError as exc:
+        except (FlowsafeError, OSError) as exc:
             raise UpdateFailed(
                 f"site '{site.name}' was updated and checked, but the post-update backup "
                 f"failed: {exc}", site.name, None,

@@ -56,8 +56,11 @@ def run_commands(commands: Sequence[str], folder: Path, account: Account, say: S
         def show(stream: str, text: str) -> None:
             say(f"  {text}" if stream == "stdout" else f"! {text}")
 
-        done = execute.run_lines(shlex.split(line), on_line=show, timeout=timeout,
-                                 cwd=str(folder), account=account)
+        try:
+            done = execute.run_lines(shlex.split(line), on_line=show, timeout=timeout,
+                                     cwd=str(folder), account=account)
+        except (FlowsafeError, OSError) as exc:  # not installed, cannot start
+            raise StepFailed(index, line, str(exc)) from None
         if done.timed_out:
             raise StepFailed(index, line, f"did not finish within {timeout:g} s; it was "
                                           "killed with its process group")
