@@ -40,9 +40,9 @@ class BackupHooks:
     reason: str
     snapshot: str | None = None
 
-    def run(self, name: str, result: str, error: str = "") -> None:
-        """Run hook ``name`` if configured; ``HookError`` when it fails or hangs."""
-        line = str(getattr(self.hooks, name))
+    def run(self, name: str, line: str, result: str, error: str = "") -> None:
+        """Run the hook called ``name`` (its shell ``line``), if it is not empty;
+        ``HookError`` when it fails or hangs."""
         if not line.strip():
             return
         env = {"FLOWSAFE_SITE": self.site, "FLOWSAFE_HOOK": name,
@@ -74,18 +74,18 @@ def around_backup(hooks: Hooks, site: str, reason: str) -> Iterator[BackupHooks]
     run = BackupHooks(hooks, site, reason)
     try:
         try:
-            run.run("before_backup", "started")
+            run.run("before_backup", hooks.before_backup, "started")
         except HookError as exc:
             raise HookError(f"{exc}; the backup of site '{site}' did not run") from None
         yield run
         try:
-            run.run("after_backup", "ok")
+            run.run("after_backup", hooks.after_backup, "ok")
         except HookError as exc:
             raise HookError(f"the backup is stored (snapshot {(run.snapshot or '')[:8]}), "
                             f"but {exc}") from None
     except Exception as exc:
         try:
-            run.run("on_error", "failed", str(exc))
+            run.run("on_error", hooks.on_error, "failed", str(exc))
         except HookError as also:
             log.error("%s", also)
         raise
