@@ -122,7 +122,7 @@ def undo(
         raise typer.Exit(EXIT_FAILED)
     verb = "Deleted" if result.purged else "Swapped back"
     render.out.print(f"{verb} the state replaced by the restore of "
-                     f"{render.when(result.restore_time)} (site {result.site}).")
+                     f"{render.when(result.restore_time)} (site {render.esc(result.site)}).")
 
 
 @app.command("restore-file")
@@ -136,5 +136,5 @@ def restore_file(
 ) -> None:
     """Restore one file or folder of a snapshot into any folder, never over production."""
     dest = run_restore_file(load(), site, snapshot, path, to)
-    render.out.print(f"Restored {path} to {dest}")
+    render.out.print(f"Restored {render.esc(path)} to {render.esc(dest)}")
 
