@@ -7,10 +7,13 @@ from pathlib import Path
 import pytest
 
 from flowsafe.config import (
+    DEFAULT_UPDATE_COMMANDS,
     Config,
     DatabaseSettings,
+    Hooks,
     RepositoryConfig,
     SiteConfig,
+    UpdateSettings,
     config_path,
     load_config,
     parse_config,
@@ -81,14 +84,39 @@ def test_render_round_trip_and_mode(tmp_path: Path) -> None:
                 path=Path("/var/www/a"),
                 exclude=["uploads/tmp"],
                 database=DatabaseSettings(user="root", socket="/run/x.sock"),
-            )
+                hooks=Hooks(before_backup="/usr/local/bin/snapshot-vm 'a b' \"c\"",
+                            timeout_seconds=30),
+                update=UpdateSettings(run_as="www-data"),
+            ),
+            "plain": SiteConfig(path=Path("/var/www/plain")),
         },
     )
     path = tmp_path / "etc" / "flowsafe.toml"
     save_config(config, path)
     assert path.stat().st_mode & 0o777 == 0o600
-    assert load_config(path) == config.at(path)
-    assert '[sites."a.example".database]' in render_config(config)
+    assert load_config(path) == config.at(path)  # init rewrites it: hooks and update survive
+    text = render_config(config)
+    assert '[sites."a.example".database]' in text and '[sites."a.example".hooks]' in text
+    assert '[sites."a.example".update]' in text and '[sites."plain".hooks]' not in text
+
+
+def test_hooks_and_update_settings() -> None:
+    site = parse_config(GOOD, Path("x.toml")).sites["itflow"]
+    assert site.update.commands == list(DEFAULT_UPDATE_COMMANDS) == [
+        "php scripts/update_cli.php --update", "php scripts/update_cli.php --update_db"]
+    assert site.update.run_as == "" and site.hooks.timeout_seconds == 600
+    assert site.hooks.before_backup == site.hooks.after_backup == site.hooks.on_error == ""
+    bad = GOOD + ('[sites.itflow.hooks]\ntimeout_seconds = 0\nbefore = "x"\n'
+                  '[sites.itflow.update]\ncommands = ["php \'unclosed"]\n')
+    with pytest.raises(ConfigError) as info:
+        parse_config(bad, Path("x.toml"))
+    message = str(info.value)
+    assert "At 'sites.itflow.hooks.timeout_seconds': Input should be greater than 0" in message
+    assert "At 'sites.itflow.hooks.before': unknown key" in message
+    assert "At 'sites.itflow.update.commands': Value error, \"php 'unclosed\" is not a " \
+        "command line (No closing quotation)" in message
+    with pytest.raises(ConfigError, match=r"update.commands': List should have at least 1"):
+        parse_config(GOOD + "[sites.itflow.update]\ncommands = []\n", Path("x.toml"))
 
 
 def test_select_site() -> None:

@@ -207,33 +207,35 @@ def test_php_reads_config_and_versions(site: SampleSite) -> None:
 
 
 @needs_php
-def test_login_page_serves(site: SampleSite, mariadb_server: PrivateServer) -> None:
+def test_login_page_is_itflow_shaped(site: SampleSite, mariadb_server: PrivateServer) -> None:
+    """Over plain HTTP only ITFlow's HTTPS-only notice; behind a TLS proxy, the form."""
     port = free_port()
     server = execute.spawn(
-        [
-            "php",
-            "-d",
-            f"mysqli.default_socket={mariadb_server.socket}",
-            "-S",
-            f"127.0.0.1:{port}",
-            "-t",
-            str(site.path),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        ["php", "-d", f"mysqli.default_socket={mariadb_server.socket}", "-S",
+         f"127.0.0.1:{port}", "-t", str(site.path)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
-    try:
-        body = b""
+
+    def get(headers: dict[str, str]) -> bytes:
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/login.php", headers=headers)
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
+        while True:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/login.php") as response:
+                with urllib.request.urlopen(request) as response:
                     assert response.status == 200
-                    body = response.read()
-                break
+                    body: bytes = response.read()
+                    return body
             except urllib.error.URLError:
+                assert time.monotonic() < deadline, "php -S did not answer"
                 time.sleep(0.1)
-        assert b"<form" in body and b"</h1>" in body and b"<h1></h1>" not in body
+
+    try:
+        plain = get({})
+        assert plain.startswith(b"Login is restricted as ITFlow defaults to HTTPS-only")
+        assert b"<form" not in plain
+        proxied = get({"X-Forwarded-Proto": "https"})
+        assert b'name="email"' in proxied and b'type="password"' in proxied
+        assert b"</h1>" in proxied and b"<h1></h1>" not in proxied  # the company, from the DB
     finally:
         server.kill()
         server.wait()

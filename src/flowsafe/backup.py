@@ -21,8 +21,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from flowsafe import __version__, runs, signature
-from flowsafe.config import Config
+from flowsafe import __version__, hooks, runs, signature
+from flowsafe.config import Config, select_site
 from flowsafe.errors import ConfigError
 from flowsafe.itflow.site import schema_version_in_use
 from flowsafe.keys import escrow
@@ -208,15 +208,12 @@ def _take(site: Site, reason: str, progress: ProgressFn) -> BackupResult:
 
 
 def backup_site(config: Config, site: Site, reason: str, progress: ProgressFn) -> BackupResult:
-    """Back up a site whose lock the caller holds; records the outcome for ``status``."""
-    try:
+    """Back up a site whose lock the caller holds, between its hooks; records the outcome
+    for ``status`` and ``log``."""
+    with runs.recording(config.state_dir, site.name, "backup", reason) as entry, \
+            hooks.around_backup(site.config.hooks, site.name, reason) as around:
         result = _take(site, reason, progress)
-    except BaseException as exc:
-        runs.record(config.state_dir, site.name, "backup", ok=False, reason=reason,
-                    error=str(exc) or type(exc).__name__)
-        raise
-    runs.record(config.state_dir, site.name, "backup", ok=True, reason=reason,
-                snapshot=result.snapshot_id)
+        entry.snapshot = around.snapshot = result.snapshot_id
     return result
 
 
@@ -224,6 +221,9 @@ def run_backup(
     config: Config, site_name: str | None, reason: str = "manual",
     progress: ProgressFn = _no_progress,
 ) -> BackupResult:
-    """Back up one site under its lock."""
-    with locked_site(config, site_name, "backup") as site:
+    """Back up one site under its lock; recorded even when the site cannot be opened
+    (its folder is gone, another run holds its lock)."""
+    name, _ = select_site(config, site_name)
+    with runs.recording(config.state_dir, name, "backup", reason), \
+            locked_site(config, name, "backup") as site:
         return backup_site(config, site, reason, progress)

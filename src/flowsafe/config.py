@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import re
+import shlex
 import tomllib
 from pathlib import Path
 from typing import Annotated
@@ -45,6 +46,43 @@ class DatabaseSettings(_Strict):
     database: str | None = None
 
 
+class Hooks(_Strict):
+    """Shell lines run around each backup of a site (by /bin/sh, in a process group of
+    their own, killed with it at the timeout); empty = none."""
+
+    before_backup: str = ""
+    after_backup: str = ""
+    on_error: str = ""
+    timeout_seconds: Annotated[float, Field(gt=0)] = 600
+
+
+DEFAULT_UPDATE_COMMANDS = (
+    "php scripts/update_cli.php --update",
+    "php scripts/update_cli.php --update_db",
+)
+
+
+class UpdateSettings(_Strict):
+    """How ``flowsafe update`` updates ITFlow: commands run one after another in the site's
+    folder (split like a shell line, but run without a shell), as ``run_as`` (empty: the
+    owner of the site's files)."""
+
+    commands: Annotated[list[str], Field(min_length=1)] = Field(
+        default_factory=lambda: list(DEFAULT_UPDATE_COMMANDS))
+    run_as: str = ""
+
+    @field_validator("commands")
+    @classmethod
+    def _command_lines(cls, value: list[str]) -> list[str]:
+        for line in value:
+            try:
+                if not shlex.split(line):
+                    raise ValueError("an empty command")
+            except ValueError as exc:
+                raise ValueError(f"{line!r} is not a command line ({exc})") from None
+        return value
+
+
 class SiteConfig(_Strict):
     """One ITFlow install."""
 
@@ -54,6 +92,8 @@ class SiteConfig(_Strict):
     signing_key_file: Path | None = None
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     admin: DatabaseSettings | None = None
+    hooks: Hooks = Field(default_factory=Hooks)
+    update: UpdateSettings = Field(default_factory=UpdateSettings)
 
     @field_validator("path")
     @classmethod
@@ -235,14 +275,15 @@ def render_config(config: Config) -> str:
                         "A restic repository; environment holds backend credentials (S3, B2).")
     for name, site in config.sites.items():
         lines += _table(f"sites.{_toml(name)}", site, "An ITFlow install.")
-        overrides = site.database.model_dump(exclude_none=True)
-        if overrides:
-            lines += _table(f"sites.{_toml(name)}.database", site.database,
-                            "Overrides of the database settings in config.php.")
-        if site.admin is not None:
-            lines += _table(f"sites.{_toml(name)}.admin", site.admin,
-                            "The account restores and drills create databases and accounts "
-                            "with.")
+        for key, model, comment in (
+            ("database", site.database, "Overrides of the database settings in config.php."),
+            ("hooks", site.hooks, "Shell lines run around each backup (see the README)."),
+            ("update", site.update, "How `flowsafe update` updates this site."),
+            ("admin", site.admin,
+             "The account restores and drills create databases and accounts with."),
+        ):
+            if model is not None and (key == "admin" or model.model_dump(exclude_defaults=True)):
+                lines += _table(f"sites.{_toml(name)}.{key}", model, comment)
     lines += _table("retention", config.retention, "GFS retention for `flowsafe prune`.")
     lines += _table("monitoring", config.monitoring, "Limits for `flowsafe status`.")
     lines += _table("drill", config.drill,

@@ -3,21 +3,30 @@
 Every child gets ``PR_SET_PDEATHSIG`` = SIGKILL, so no restic, mariadb-dump or
 mariadbd outlives flowsafe, even after ``kill -9``. Argv is logged at DEBUG
 (argv never carries secrets: they travel in files and pipes). A failure raises
-``ToolError`` with the last lines of the child's stderr.
+``ToolError`` with the last lines of the child's stderr. A child may run as another
+local account (with a clean environment), and ``run_lines`` runs one in its own
+process group, streaming its output lines and killing the whole group at a timeout
+(hooks, ITFlow's updater).
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import logging
 import os
 import shutil
 import signal
 import subprocess
-from collections.abc import Mapping, Sequence
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from queue import Empty, Queue
+from typing import IO
 
 from flowsafe.errors import ToolError, ToolMissingError
+from flowsafe.local_users import Account
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +40,11 @@ INSTALL_HINTS = {
     "mariadbd": "install the MariaDB server: apt-get install mariadb-server",
     "mariadb-install-db": "install the MariaDB server: apt-get install mariadb-server",
     "php": "install PHP: apt-get install php-cli php-mysql",
+    "git": "install git: apt-get install git",
+    "systemctl": "install systemd: apt-get install systemd",
+    "systemd-analyze": "install systemd: apt-get install systemd",
 }
+KILL_GRACE = 5.0  # seconds between SIGTERM and SIGKILL of a timed-out process group
 
 
 def _die_with_parent() -> None:
@@ -73,21 +86,31 @@ def spawn(
     pass_fds: Sequence[int] = (),
     cwd: str | None = None,
     die_with_parent: bool = True,
+    account: Account | None = None,
+    new_group: bool = False,
 ) -> subprocess.Popen[bytes]:
     """Start a child that dies with flowsafe (unless told otherwise); the caller streams
-    and waits. A child that must outlive flowsafe gets a session of its own."""
+    and waits. A child that must outlive flowsafe gets a session of its own.
+
+    With ``account`` the child runs as that user (its groups, an environment of its own
+    plus ``env``); with ``new_group`` it leads a process group of its own."""
     program = require(argv[0])
-    log.debug("run: %s", " ".join(argv))
+    log.debug("run%s: %s", f" as {account.name}" if account else "", " ".join(argv))
+    environment = {**account.environment(), **(env or {})} if account else child_env(env)
     return subprocess.Popen(
         [program, *argv[1:]],
         stdin=stdin,
         stdout=stdout,
         stderr=stderr,
-        env=child_env(env),
+        env=environment,
         pass_fds=tuple(pass_fds),
         cwd=cwd,
         preexec_fn=_die_with_parent if die_with_parent else None,
         start_new_session=not die_with_parent,
+        process_group=0 if new_group and die_with_parent else None,
+        user=account.uid if account else None,
+        group=account.gid if account else None,
+        extra_groups=list(account.groups) if account else None,
     )
 
 
@@ -109,6 +132,7 @@ def run(
     check: bool = True,
     hint: str = "",
     cwd: str | None = None,
+    account: Account | None = None,
 ) -> Result:
     """Run a child to completion; raise ``ToolError`` on a non-zero exit if ``check``."""
     process = spawn(
@@ -117,6 +141,7 @@ def run(
         stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
         pass_fds=pass_fds,
         cwd=cwd,
+        account=account,
     )
     try:
         stdout, stderr = process.communicate(input)
@@ -143,3 +168,83 @@ def stop(
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+@dataclass(frozen=True)
+class Streamed:
+    """How a streamed child ended: its exit code (None: killed at the timeout) and the
+    last lines it wrote to stderr."""
+
+    code: int | None
+    stderr_tail: str
+
+    @property
+    def timed_out(self) -> bool:
+        return self.code is None
+
+
+LineFn = Callable[[str, str], None]  # (stream name "stdout"/"stderr", line without newline)
+
+
+def _pump(stream: IO[bytes], name: str, lines: Queue[tuple[str, str | None]]) -> None:
+    for raw in iter(stream.readline, b""):
+        lines.put((name, raw.decode("utf-8", "replace").rstrip("\r\n")))
+    lines.put((name, None))
+
+
+def kill_group(process: subprocess.Popen[bytes], grace: float = KILL_GRACE) -> None:
+    """SIGTERM the child's process group, then SIGKILL what is left of it after ``grace``
+    seconds (a member that ignores SIGTERM dies too)."""
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(grace)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+def run_lines(
+    argv: Sequence[str],
+    *,
+    on_line: LineFn,
+    timeout: float,
+    env: Mapping[str, str] | None = None,
+    cwd: str | None = None,
+    account: Account | None = None,
+) -> Streamed:
+    """Run a child in its own process group; pass each line it writes (stdout and stderr)
+    to ``on_line`` as it comes; kill the whole group at ``timeout`` seconds."""
+    process = spawn(argv, env=env, cwd=cwd, account=account, new_group=True)
+    assert process.stdout is not None and process.stderr is not None
+    lines: Queue[tuple[str, str | None]] = Queue()
+    for pipe, name in ((process.stdout, "stdout"), (process.stderr, "stderr")):
+        threading.Thread(target=_pump, args=(pipe, name, lines), daemon=True).start()
+    errors: list[str] = []
+    deadline = time.monotonic() + timeout
+    open_streams = 2
+    try:
+        while open_streams and time.monotonic() < deadline:
+            try:
+                name, line = lines.get(timeout=min(0.5, max(0.01, deadline - time.monotonic())))
+            except Empty:
+                continue
+            if line is None:
+                open_streams -= 1
+            else:
+                if name == "stderr":
+                    errors = [*errors[-19:], line]
+                on_line(name, line)
+        if not open_streams:
+            try:
+                process.wait(max(0.0, deadline - time.monotonic()))
+                return Streamed(process.returncode, tail("\n".join(errors)))
+            except subprocess.TimeoutExpired:
+                pass
+        kill_group(process)
+        return Streamed(None, tail("\n".join(errors)))
+    except BaseException:
+        kill_group(process, grace=0.5)
+        raise

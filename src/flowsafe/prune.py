@@ -12,8 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from flowsafe import runs
 from flowsafe.catalog import SAFETY_REASONS
-from flowsafe.config import Config
+from flowsafe.config import Config, select_site
+from flowsafe.restic import Restic, Snapshot
 from flowsafe.session import locked_site
 
 
@@ -37,34 +39,38 @@ class PruneResult:
     dry_run: bool
 
 
-def run_prune(config: Config, site_name: str | None, *, dry_run: bool) -> list[PruneResult]:
-    """Apply the retention policy to one site, or to every site without ``--site``."""
-    names = [site_name] if site_name else list(config.sites)
-    results = []
-    for name in names:
-        with locked_site(config, name, "prune") as site:
-            site.restic.unlock()
-            snaps = {s.id: s for s in site.restic.snapshots(site.tags)}
-            reasons = {s.tag_value("reason") or "" for s in snaps.values()} - {""}
-            regular = site.restic.forget(
-                tag_sets=[[*site.tags, f"reason:{r}"] for r in sorted(reasons - SAFETY_REASONS)],
-                keep=config.retention.policy(), dry_run=dry_run)
-            safety_sets = [[*site.tags, f"reason:{r}"] for r in sorted(reasons & SAFETY_REASONS)]
-            days = config.retention.keep_safety_days
-            if days:
-                safety = site.restic.forget(tag_sets=safety_sets, keep={"within": f"{days}d"},
-                                            dry_run=dry_run)
-                removed_ids, kept = [*regular.removed, *safety.removed], [*regular.kept,
-                                                                          *safety.kept]
-            else:
-                gone = [i for i, s in snaps.items() if s.tag_value("reason") in SAFETY_REASONS]
-                if not dry_run:
-                    site.restic.forget_ids(gone)
-                removed_ids, kept = [*regular.removed, *gone], regular.kept
-            if removed_ids and not dry_run:
-                site.restic.prune()
-        removed = [Removed(i, snaps[i].short_id, snaps[i].time, snaps[i].tag_value("reason"))
-                   for i in removed_ids if i in snaps]
-        results.append(PruneResult(site.name, kept, sorted(removed, key=lambda r: r.time),
-                                   dry_run))
-    return results
+def _forget(config: Config, restic: Restic, tags: list[str], snaps: dict[str, Snapshot],
+            dry_run: bool) -> tuple[list[str], list[str]]:
+    """(kept, removed) ids: the GFS rules over regular backups, the safety rule over safety
+    snapshots."""
+    reasons = {s.tag_value("reason") or "" for s in snaps.values()} - {""}
+    regular = restic.forget(
+        tag_sets=[[*tags, f"reason:{r}"] for r in sorted(reasons - SAFETY_REASONS)],
+        keep=config.retention.policy(), dry_run=dry_run)
+    days = config.retention.keep_safety_days
+    if days:
+        safety = restic.forget(
+            tag_sets=[[*tags, f"reason:{r}"] for r in sorted(reasons & SAFETY_REASONS)],
+            keep={"within": f"{days}d"}, dry_run=dry_run)
+        return [*regular.kept, *safety.kept], [*regular.removed, *safety.removed]
+    gone = [i for i, s in snaps.items() if s.tag_value("reason") in SAFETY_REASONS]
+    if not dry_run:
+        restic.forget_ids(gone)
+    return regular.kept, [*regular.removed, *gone]
+
+
+def prune_site(config: Config, site_name: str, *, dry_run: bool) -> PruneResult:
+    """Apply the retention policy to one configured site, under its lock; recorded for
+    ``log`` (not a dry run)."""
+    select_site(config, site_name)
+    with runs.recording(config.state_dir, site_name, "prune") as entry, \
+            locked_site(config, site_name, "prune") as site:
+        entry.skip = dry_run
+        site.restic.unlock()
+        snaps = {s.id: s for s in site.restic.snapshots(site.tags)}
+        kept, removed = _forget(config, site.restic, site.tags, snaps, dry_run)
+        if removed and not dry_run:
+            site.restic.prune()
+    named = [Removed(i, snaps[i].short_id, snaps[i].time, snaps[i].tag_value("reason"))
+             for i in removed if i in snaps]
+    return PruneResult(site.name, kept, sorted(named, key=lambda r: r.time), dry_run)

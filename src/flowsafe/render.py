@@ -1,16 +1,23 @@
-"""Human and JSON output for the CLI: tables, summaries, progress bars, sizes."""
+"""Human and JSON output for the CLI: tables, summaries, progress bars, sizes.
+
+On a terminal: rich tables, colours and progress bars. Anywhere else (cron mail, the
+journal, a log file, a pipe): plain lines, no box drawing, no colours, no wrapping,
+so that one file name or error stays on one line for ``grep``. Text that comes from
+users, sites or errors is escaped (``esc``), so rich never reads ``[sites.x]`` as markup.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -20,9 +27,18 @@ from rich.progress import (
     TimeElapsedColumn,
     TransferSpeedColumn,
 )
+from rich.table import Table
+from rich.text import Text
 
-out = Console()
-err = Console(stderr=True)
+
+def _console(stderr: bool) -> Console:
+    console = Console(stderr=stderr, highlight=False, emoji=False)
+    console.soft_wrap = not console.is_terminal  # plain lines are never wrapped
+    return console
+
+
+out = _console(stderr=False)
+err = _console(stderr=True)
 
 PHASES = {
     "dump": "Dumping database",
@@ -31,6 +47,30 @@ PHASES = {
     "load": "Loading database",
     "files": "Restoring files",
 }
+
+
+def esc(value: object) -> str:
+    """User, site or error text, safe inside rich markup."""
+    return escape(str(value))
+
+
+Cell = str | Text
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[Cell]]) -> None:
+    """A table on a terminal; aligned plain lines (header first) anywhere else."""
+    rows = list(rows)
+    if out.is_terminal:
+        grid = Table(*headers)
+        for row in rows:
+            grid.add_row(*(c if isinstance(c, Text) else Text(c) for c in row))
+        out.print(grid)
+        return
+    lines = [list(headers), *([c.plain if isinstance(c, Text) else c for c in r] for r in rows)]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(headers))]
+    for line in lines:
+        text = "  ".join(value.ljust(width) for value, width in zip(line, widths, strict=True))
+        out.print(text.rstrip(), markup=False)
 
 
 def size(value: int | None) -> str:
@@ -94,7 +134,7 @@ def progress_bars(enabled: bool = True) -> Iterator[BarProgress]:
         TimeElapsedColumn(),
         console=err,
         transient=True,
-        disable=not enabled,
+        disable=not enabled or not err.is_terminal,
     )
     with progress:
         yield BarProgress(progress)
@@ -103,11 +143,12 @@ def progress_bars(enabled: bool = True) -> Iterator[BarProgress]:
 def show_backup(result: Any) -> None:
     """The summary at the end of a backup."""
     out.print(
-        f"[green]Backup of '{result.site}' done[/] in {result.duration:.1f} s: snapshot "
-        f"[bold]{result.snapshot_id[:8]}[/] ({result.reason})\n"
+        f"[green]Backup of '{esc(result.site)}' done[/] in {result.duration:.1f} s: snapshot "
+        f"[bold]{result.snapshot_id[:8]}[/] ({esc(result.reason)})\n"
         f"  read {size(result.bytes_read)}, added {size(result.bytes_added)} to the repository; "
         f"{result.tables} tables ({size(result.dump_bytes)} of SQL), {result.files} files\n"
-        f"  ITFlow {result.app_version or 'unknown'}, schema {result.schema_version or 'unknown'}"
+        f"  ITFlow {esc(result.app_version or 'unknown')}, schema "
+        f"{esc(result.schema_version or 'unknown')}"
     )
     for note in result.lossy:
         out.print(f"  [yellow]note:[/] {note}")
@@ -117,62 +158,78 @@ def show_backup(result: Any) -> None:
 
 def show_snapshots(rows: list[Any]) -> None:
     """Snapshots as a table, newest last."""
-    from rich.table import Table
-
-    table = Table("ID", "Time", "Site", "Reason", "App", "Schema", "Size")
-    for row in rows:
-        table.add_row(row.short_id, when(row.time), row.site or "-", row.reason or "-",
-                      row.app_version or "-", row.schema_version or "-", size(row.bytes))
-    out.print(table if rows else "No flowsafe snapshots yet.")
+    if not rows:
+        out.print("No flowsafe snapshots yet.")
+        return
+    table(("ID", "Time", "Site", "Reason", "App", "Schema", "Size"),
+          [(row.short_id, when(row.time), row.site or "-", row.reason or "-",
+            row.app_version or "-", row.schema_version or "-", size(row.bytes))
+           for row in rows])
 
 
 def show_prune(result: Any) -> None:
     """What retention kept and removed for one site, every removed snapshot named."""
     verb = "would remove" if result.dry_run else "removed"
-    out.print(f"site {result.site}: keeps {len(result.kept)}, {verb} {len(result.removed)} "
-              "snapshots")
+    out.print(f"site {esc(result.site)}: keeps {len(result.kept)}, {verb} "
+              f"{len(result.removed)} snapshots")
     for gone in result.removed:
-        out.print(f"  {verb} {gone.short_id} {when(gone.time)} {gone.reason or '-'}")
+        out.print(f"  {verb} {gone.short_id} {when(gone.time)} {esc(gone.reason or '-')}")
 
 
-def show_status(rows: list[Any]) -> None:
-    """Per-site health lines."""
-    for row in rows:
-        mark = "[green]OK[/]" if row.ok else "[red]PROBLEM[/]"
-        out.print(f"{mark} site [bold]{row.site}[/]  repository {row.repository} "
-                  f"({size(row.repository_bytes)}, {row.snapshots} snapshots)")
-        if row.last_backup:
-            out.print(f"  last backup: {when(row.last_backup)} ({row.age_hours:.1f} h ago), "
-                      f"snapshot {row.last_backup_id}")
-        attempt = row.last_attempt
-        if attempt:
-            result = "succeeded" if attempt["ok"] else f"FAILED: {attempt['error']}"
-            out.print(f"  last attempt on this machine: {attempt['time']} {result}")
-        if row.last_verified:
-            out.print(f"  last verified restorable: {when(row.last_verified)}, snapshot "
-                      f"{row.last_verified_snapshot}")
-        if row.rollback:
-            kept = ", ".join(x for x in (row.rollback.database, row.rollback.folder) if x)
-            out.print(f"  rollback state of the restore of {when(row.rollback.restored_at)}: "
-                      f"{kept} ({size(row.rollback.bytes)}); `flowsafe undo` or "
-                      "`flowsafe undo --purge`")
-        if row.problem:
-            out.print(f"  [red]{row.problem}[/]")
+def show_status(row: Any) -> None:
+    """One site's health lines."""
+    mark = "[green]OK[/]" if row.ok else "[red]PROBLEM[/]"
+    out.print(f"{mark} site [bold]{esc(row.site)}[/]  repository {esc(row.repository)} "
+              f"({size(row.repository_bytes)}, {row.snapshots} snapshots)")
+    if row.last_backup:
+        out.print(f"  last backup: {when(row.last_backup)} ({row.age_hours:.1f} h ago), "
+                  f"snapshot {row.last_backup_id}")
+    attempt = row.last_attempt
+    if attempt:
+        result = "succeeded" if attempt["ok"] else f"FAILED: {esc(attempt['error'])}"
+        out.print(f"  last attempt on this machine: {attempt['time']} {result}")
+    if row.last_verified:
+        out.print(f"  last verified restorable: {when(row.last_verified)}, snapshot "
+                  f"{row.last_verified_snapshot}")
+    if row.rollback:
+        kept = ", ".join(x for x in (row.rollback.database, row.rollback.folder) if x)
+        out.print(f"  rollback state of the restore of {when(row.rollback.restored_at)}: "
+                  f"{esc(kept)} ({size(row.rollback.bytes)}); `flowsafe undo` or "
+                  "`flowsafe undo --purge`")
+    if row.problem:
+        out.print(f"  [red]{esc(row.problem)}[/]")
+
+
+def show_failures(outcomes: list[Any]) -> None:
+    """One line per site that failed, on stderr (what cron mail and the journal keep)."""
+    for outcome in outcomes:
+        err.print(f"[red]error:[/] site {esc(outcome.site)}: {esc(outcome.error)}")
+
+
+def show_log(entries: list[Any]) -> None:
+    """Recorded runs, newest last."""
+    if not entries:
+        out.print("No runs recorded on this machine yet.")
+        return
+    table(("Time", "Site", "Action", "Reason", "Result", "Duration", "Snapshot", "Error"),
+          [(when(datetime.fromisoformat(e.time)), e.site, e.action, e.reason or "-",
+            Text("ok", "green") if e.ok else Text("FAILED", "red"), f"{e.duration:.1f} s",
+            (e.snapshot or "-")[:8], e.error or "") for e in entries])
 
 
 def _versions(label: str, app: str | None, schema: str | None, expects: str | None) -> str:
-    return (f"  {label:<9} ITFlow {app or 'unknown'}, database schema {schema or 'unknown'}, "
-            f"code expects {expects or 'unknown'}")
+    return (f"  {label:<9} ITFlow {esc(app or 'unknown')}, database schema "
+            f"{esc(schema or 'unknown')}, code expects {esc(expects or 'unknown')}")
 
 
 def show_plan(plan: Any) -> None:
     """The restore plan the admin confirms."""
     parts = " + ".join(p for p, on in (("database", plan.database), ("files", plan.files)) if on)
-    out.print(f"[bold]Restore plan[/] for site [bold]{plan.site}[/]: {parts} from snapshot "
-              f"{plan.snapshot_id[:8]} taken {when(plan.snapshot_time)} ({plan.reason}); "
-              f"{plan.trust}")
+    out.print(f"[bold]Restore plan[/] for site [bold]{esc(plan.site)}[/]: {parts} from "
+              f"snapshot {plan.snapshot_id[:8]} taken {when(plan.snapshot_time)} "
+              f"({esc(plan.reason)}); {esc(plan.trust)}")
     if plan.brings:
-        out.print(f"  brings back: {', '.join(plan.brings)}")
+        out.print(f"  brings back: {esc(', '.join(plan.brings))}")
     out.print(_versions("snapshot:", plan.incoming.app, plan.incoming.schema,
                         plan.incoming.expected_schema))
     out.print(_versions("live:", plan.live.app, plan.live.schema, plan.live.expected_schema))
@@ -182,20 +239,20 @@ def show_plan(plan: Any) -> None:
     steps += [f"then replace {what}" for what in plan.replaces]
     steps += [f"keep {what} (flowsafe undo swaps it back)" for what in plan.keeps]
     for number, step in enumerate(steps, 1):
-        out.print(f"  {number}. {step}")
+        out.print(f"  {number}. {esc(step)}")
     for warning in plan.warnings:
-        out.print(f"  [yellow]warning:[/] {warning}")
+        out.print(f"  [yellow]warning:[/] {esc(warning)}")
     if plan.refusal:
-        out.print(f"  [red]refused:[/] {plan.refusal} (--force overrides)")
+        out.print(f"  [red]refused:[/] {esc(plan.refusal)} (--force overrides)")
 
 
 def show_restore(result: Any) -> None:
     kept = [str(x) for x in (result.rollback_database, result.rollback_folder) if x]
     out.print(f"[green]Restored[/] snapshot {result.plan.snapshot_id[:8]} into site "
-              f"'{result.plan.site}'.")
+              f"'{esc(result.plan.site)}'.")
     if result.safety_snapshot:
         out.print(f"  pre-restore backup: snapshot {result.safety_snapshot[:8]}")
-    out.print(f"  kept for `flowsafe undo`: {', '.join(kept)}")
+    out.print(f"  kept for `flowsafe undo`: {esc(', '.join(kept))}")
     out.print("  `flowsafe undo --purge` deletes it once the site works.")
 
 
@@ -204,37 +261,77 @@ def show_rollback(kept: Any, purge: bool) -> None:
             if kept.files else ""]
     verb = "Delete" if purge else "Swap back"
     out.print(f"{verb} the state replaced by the restore of {when(kept.restored_at)} "
-              f"(snapshot {kept.snapshot[:8]}): {', '.join(w for w in what if w)}")
+              f"(snapshot {kept.snapshot[:8]}): {esc(', '.join(w for w in what if w))}")
 
 
 def show_elsewhere_plan(options: Any, manifest: Any) -> None:
-    out.print(f"Restore snapshot {options.snapshot} of site '{manifest.site}' (ITFlow "
-              f"{manifest.itflow.app_version or 'unknown'}, schema "
-              f"{manifest.itflow.schema_version or 'unknown'}) to {options.to_path} and "
-              f"database '{options.database}'; config.php there gets the database settings of "
-              f"account '{options.server.user}'.")
+    out.print(esc(
+        f"Restore snapshot {options.snapshot} of site '{manifest.site}' (ITFlow "
+        f"{manifest.itflow.app_version or 'unknown'}, schema "
+        f"{manifest.itflow.schema_version or 'unknown'}) to {options.to_path} and "
+        f"database '{options.database}'; config.php there gets the database settings of "
+        f"account '{options.server.user}'."))
 
 
 def show_elsewhere(result: Any) -> None:
-    out.print(f"[green]Restored[/] snapshot {result.snapshot_id[:8]} to {result.path}, database "
-              f"'{result.database}' ({result.where}, application account "
-              f"'{result.app_user}'; {result.trust}). Point the web server at it, then log in.")
+    out.print(esc(f"Restored snapshot {result.snapshot_id[:8]} to {result.path}, database "
+                  f"'{result.database}' ({result.where}, application account "
+                  f"'{result.app_user}'; {result.trust}). Point the web server at it, then "
+                  "log in."))
 
 
 def show_undo(result: Any) -> None:
     """What undo did."""
     when_restored = when(result.restore_time)
     if result.action == "forget":
-        out.print(f"Forgot the restore journal of site {result.site} (restore of "
+        out.print(f"Forgot the restore journal of site {esc(result.site)} (restore of "
                   f"{when_restored}); nothing else was touched.")
     elif result.action == "purge":
         kept = ", ".join(str(x) for x in (result.database, result.folder) if x)
         out.print(f"Deleted the state replaced by the restore of {when_restored} (site "
-                  f"{result.site}): {kept}.")
+                  f"{esc(result.site)}): {esc(kept)}.")
     else:
         again = "redo" if result.action == "undo" else "undo"
         out.print(f"{'Swapped back' if result.action == 'undo' else 'Redid'} the restore of "
-                  f"{when_restored} (site {result.site}); `flowsafe undo` again to {again}.")
+                  f"{when_restored} (site {esc(result.site)}); `flowsafe undo` again to "
+                  f"{again}.")
+
+
+def show_update_plan(plan: Any) -> None:
+    """What ``flowsafe update`` found and will do."""
+    out.print(f"[bold]Update[/] of site [bold]{esc(plan.site)}[/] ({esc(plan.path)}), "
+              f"tracking {esc(plan.upstream)}:")
+    out.print(f"  installed: ITFlow {esc(plan.current_app)} (commit {plan.current_commit[:8]}), "
+              f"database schema {esc(plan.schema_in_db)}, code expects {esc(plan.expected_now)}")
+    out.print(f"  available: ITFlow {esc(plan.available_app)} (commit "
+              f"{plan.available_commit[:8]}), code expects {esc(plan.expected_after)}")
+    out.print("  steps:")
+    for number, step in enumerate(plan.steps(), 1):
+        out.print(f"    {number}. {esc(step)}")
+
+
+def show_update(result: Any) -> None:
+    plan = result.plan
+    out.print(f"[green]Updated[/] site '{esc(plan.site)}' from ITFlow {esc(plan.current_app)} "
+              f"(schema {esc(plan.schema_in_db)}) to {esc(plan.available_app)} (schema "
+              f"{esc(plan.expected_after)}) in {result.seconds:.1f} s: pre-update backup "
+              f"{result.pre_update[:8]}, post-update backup {result.post_update[:8]}; the "
+              f"updater's output is in {esc(result.transcript)}")
+
+
+def show_schedule(installed: Any) -> None:
+    """``schedule show``: the installed jobs, their commands, next runs and files."""
+    if installed.kind is None:
+        out.print("No flowsafe schedule is installed: `flowsafe schedule install` adds one.")
+        return
+    out.print(f"{installed.kind} schedule for config {esc(installed.config or 'unknown')}; "
+              f"output goes to {esc(installed.output)}")
+    for job in installed.jobs:
+        out.print(f"  {job.name}: {esc(job.when)}; next run {esc(job.next_run or 'unknown')}")
+        for command in job.commands:
+            out.print(f"    runs {esc(command)}")
+    for path in installed.files:
+        out.print(f"  file {esc(path)}")
 
 
 def drill_json(report: Any) -> dict[str, Any]:
@@ -243,35 +340,34 @@ def drill_json(report: Any) -> dict[str, Any]:
     return data
 
 
+COLOURS = {"ok": "green", "failed": "red", "skipped": "yellow"}
+
+
 def show_drill(report: Any) -> None:
     """The drill report: one line per check."""
-    from rich.table import Table
-
-    colour = {"ok": "green", "failed": "red", "skipped": "yellow"}
-    table = Table("Check", "Result", "Detail", "Time")
-    for check in report.checks:
-        table.add_row(check.name, f"[{colour[check.result]}]{check.result}[/]", check.detail,
-                      f"{check.seconds:.1f} s")
     verdict = "[green]RESTORABLE[/]" if report.ok else (
-        f"[red]PROBLEM[/] ({', '.join(report.failed())})")
-    out.print(f"Drill of site [bold]{report.site}[/], snapshot {report.snapshot_id[:8]} "
+        f"[red]PROBLEM[/] ({esc(', '.join(report.failed()))})")
+    out.print(f"Drill of site [bold]{esc(report.site)}[/], snapshot {report.snapshot_id[:8]} "
               f"({when(report.snapshot_time)}): {verdict} in {report.seconds:.1f} s")
-    out.print(table)
+    table(("Check", "Result", "Detail", "Time"),
+          [(check.name, Text(check.result, COLOURS[check.result]), check.detail,
+            f"{check.seconds:.1f} s") for check in report.checks])
     for note in report.notes:
-        out.print(f"[yellow]note:[/] {note}")
+        out.print(f"[yellow]note:[/] {esc(note)}")
     if report.kept:
-        out.print(f"Kept: {report.kept}")
+        out.print(f"Kept: {esc(report.kept)}")
 
 
 def show_key_report(report: Any) -> None:
     """What a key command found about the key."""
+    site = esc(report.site)
     if report.fingerprint_known:
         verdict = "matches" if report.fingerprint_matches else "[red]does NOT match[/]"
-        out.print(f"Site {report.site}: the key {verdict} the escrowed key's fingerprint.")
+        out.print(f"Site {site}: the key {verdict} the escrowed key's fingerprint.")
     else:
-        out.print(f"Site {report.site}: no fingerprint known yet (escrow the key to record one).")
+        out.print(f"Site {site}: no fingerprint known yet (escrow the key to record one).")
     line = f"{report.decrypted} of {report.credentials} stored credentials decrypt with it."
     out.print(line if not report.failed_ids else f"[red]{line}[/] Failing ids: "
-              f"{report.failed_ids[:10]}")
+              f"{esc(report.failed_ids[:10])}")
     if report.escrow_record:
         out.print(f"Escrowed in the repository (record {report.escrow_record[:8]}).")

@@ -80,6 +80,7 @@ def _drill_problem(config: Config, first_backup: datetime,
 
 
 def site_status(config: Config, name: str) -> SiteStatus:
+    """One site's health: its newest backup, last attempt, last drill and kept state."""
     site = open_site(config, name)
     snaps = site.restic.snapshots(site.tags)
     limit = config.monitoring.max_backup_age_hours
@@ -111,9 +112,3 @@ def site_status(config: Config, name: str) -> SiteStatus:
         problem=problem,
         rollback=rollback_status(config.state_dir, site),
     )
-
-
-def run_status(config: Config, site_name: str | None) -> list[SiteStatus]:
-    """Status of one site or of every configured site."""
-    names = [site_name] if site_name else list(config.sites)
-    return [site_status(config, name) for name in names]

@@ -5,15 +5,20 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import typer
 
+from flowsafe import render
 from flowsafe.catalog import TrustOptions
 from flowsafe.config import Config, config_path, load_config
 from flowsafe.errors import ConfigError
+from flowsafe.fleet import FleetRun, SiteOutcome
 from flowsafe.secret import Secret
+
+T = TypeVar("T")
 
 
 class State:
@@ -28,6 +33,8 @@ CORES = os.cpu_count() or 2
 IdentityOpt = Annotated[Path | None, typer.Option(
     "--age-identity", help="An age identity file that opens the escrowed key.")]
 SiteOpt = Annotated[str | None, typer.Option("--site", help="Site name (default: the only one).")]
+SitesOpt = Annotated[str | None, typer.Option(
+    "--site", help="Only this site (default: every site in the config).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 SnapshotArg = Annotated[str, typer.Argument(
     help="Snapshot id, unique id prefix, or 'latest'.", show_default=False
@@ -78,3 +85,21 @@ def secret(path: Path | None, what: str, option: str) -> Secret:
 
 def optional_secret(path: Path | None) -> Secret | None:
     return Secret.from_file(path) if path else None
+
+
+def show_each(show: Callable[[T], None], json_out: bool
+              ) -> Callable[[SiteOutcome, T | None], None]:
+    """A fleet ``on_done`` that shows each site's result as it finishes (not with --json)."""
+
+    def done(outcome: SiteOutcome, result: T | None) -> None:
+        if result is not None and not json_out:
+            show(result)
+
+    return done
+
+
+def finish(run: FleetRun[Any]) -> None:
+    """End a several-site run: one line per failed site, then its exit code."""
+    render.show_failures(run.failed)
+    if run.exit_code:
+        raise typer.Exit(run.exit_code)

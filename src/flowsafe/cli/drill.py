@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from flowsafe import render
+from flowsafe import fleet, render
 from flowsafe.cli.app import app
 from flowsafe.cli.common import (
     CORES,
@@ -15,23 +15,32 @@ from flowsafe.cli.common import (
     JobsOpt,
     JsonOpt,
     SigningKeyOpt,
-    SiteOpt,
+    SitesOpt,
     TrustUnsignedOpt,
+    finish,
     load,
+    show_each,
     trust,
 )
-from flowsafe.drill.run import DrillOptions, run_drill, run_drill_all
-from flowsafe.errors import EXIT_VERIFY
+from flowsafe.drill.report import DrillReport
+from flowsafe.drill.run import DrillOptions, run_drill
+from flowsafe.errors import EXIT_VERIFY, ConfigError
 from flowsafe.keys.run import KeySource
 from flowsafe.keys.source import read_key_file
+
+
+def _finding(report: DrillReport) -> fleet.Finding:
+    problem = None if report.ok else f"drill found a problem: {', '.join(report.failed())}"
+    return fleet.Finding(problem, report.snapshot_id, EXIT_VERIFY)
 
 
 @app.command()
 def drill(
     snapshot: Annotated[str, typer.Argument(help="Snapshot id, prefix, or 'latest'.")]
     = "latest",
-    site: SiteOpt = None,
-    all_sites: Annotated[bool, typer.Option("--all", help="The newest snapshot of every site.")]
+    site: SitesOpt = None,
+    all_sites: Annotated[bool, typer.Option(
+        "--all", help="The newest snapshot of every site (the default without --site).")]
     = False,
     key_file: Annotated[Path | None, typer.Option(
         help="A 0600 file holding the master key, to check that every credential decrypts."
@@ -47,24 +56,23 @@ def drill(
 ) -> None:
     """Prove a backup restores: private MariaDB, temp folder, checks, recorded result.
 
-    Exit 0 when every check passes, 3 when one fails, 1 when the drill could not run.
+    Drills every configured site unless --site names one. Exit 0 when every check
+    passes, 3 when one fails, 1 when the drill could not run.
     """
     config = load()
+    if all_sites and site is not None:
+        raise ConfigError("--all and --site exclude each other: drop one")
+    if snapshot != "latest" and site is None and len(config.sites) > 1:
+        raise ConfigError(f"snapshot {snapshot} belongs to one site: pass --site with it")
     if key_file is not None:
         read_key_file(key_file)  # refuse a loose or malformed key file before any work
     source = KeySource(key_file, age_identity) if key_file or age_identity else None
     options = DrillOptions(snapshot, keep, source, jobs,
                            trust(trust_unsigned, signing_key_file))
     with render.progress_bars(enabled=not json_out) as bars:
-        if all_sites:
-            reports = run_drill_all(config, options, bars)
-        else:
-            reports = [run_drill(config, site, options, bars)]
+        run = fleet.each_site(config, site, "drill",
+                              lambda name: run_drill(config, name, options, bars),
+                              judge=_finding, on_done=show_each(render.show_drill, json_out))
     if json_out:
-        render.print_json([render.drill_json(r) for r in reports])
-    else:
-        for report in reports:
-            render.show_drill(report)
-    if not all(r.ok for r in reports):
-        raise typer.Exit(EXIT_VERIFY)
-
+        render.print_json([render.drill_json(r) for r in run.results])
+    finish(run)

@@ -38,10 +38,10 @@ from flowsafe.secret import Secret
 
 key_app = typer.Typer(
     help="The master encryption key: unwrap, escrow, verify, print, rewrap.",
-    no_args_is_help=True,
+    no_args_is_help=True, rich_markup_mode=None,
 )
 credentials_app = typer.Typer(help="Stored credentials, for disaster recovery.",
-                              no_args_is_help=True)
+                              no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(key_app, name="key")
 app.add_typer(credentials_app, name="credentials")
 
@@ -173,8 +173,8 @@ def key_sheet(
     source = _source(key_file, age_identity, escrow_passphrase_file, shares) if given else None
     path = run_sheet(load(), site, out, repository_password=repository_password,
                      source=source)
-    render.out.print(f"Wrote {path} (mode 0600). Print it, lock it away, then delete the "
-                     f"file: shred -u {path}")
+    render.out.print(f"Wrote {render.esc(path)} (mode 0600). Print it, lock it away, then delete "
+                     f"the file: shred -u {render.esc(path)}")
 
 
 @key_app.command("rewrap")
@@ -194,8 +194,8 @@ def key_rewrap(
     new = secret(new_password_file, f"new ITFlow password for {user}", "--new-password-file")
 
     def confirm(email: str) -> bool:
-        render.out.print(f"Will take a pre-rewrap backup, then set a new password for {email} "
-                         "and wrap the master key for it.")
+        render.out.print(f"Will take a pre-rewrap backup, then set a new password for "
+                         f"{render.esc(email)} and wrap the master key for it.")
         return ask("Go ahead?", yes)
 
     with render.progress_bars() as bars:
@@ -206,11 +206,12 @@ def key_rewrap(
         render.err.print("cancelled; nothing changed")
         raise typer.Exit(EXIT_FAILED)
     if result.dry_run:
-        render.out.print(f"Would set a new password and wrapped key for {result.email} "
+        render.out.print(f"Would set a new password and wrapped key for {render.esc(result.email)} "
                          "(after a pre-rewrap backup); nothing changed.")
     else:
-        render.out.print(f"{result.email} can log in with the new password and keeps access "
-                         f"to credentials (pre-rewrap backup: {str(result.safety_snapshot)[:8]}).")
+        render.out.print(f"{render.esc(result.email)} can log in with the new password and keeps "
+                         f"access to credentials (pre-rewrap backup: "
+                         f"{str(result.safety_snapshot)[:8]}).")
 
 
 @credentials_app.command("export")
@@ -241,7 +242,8 @@ def credentials_export(
                             fmt, out, passphrase=passphrase, recipients=age_recipient or [],
                             snapshot=snapshot, progress=bars,
                             trust=trust(trust_unsigned, signing_key_file))
-    render.out.print(f"Exported {result.exported} credentials to {result.path} (mode 0600).")
+    render.out.print(f"Exported {result.exported} credentials to {render.esc(result.path)} "
+                     "(mode 0600).")
     if result.failed_ids:
         render.err.print(f"[yellow]warning:[/] {len(result.failed_ids)} credentials did not "
                          f"decrypt with this key (ids {result.failed_ids[:10]}) and were left "

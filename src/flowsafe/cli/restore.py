@@ -163,5 +163,5 @@ def restore_file(
     """Restore one file or folder of a snapshot into any folder, never over production."""
     dest = run_restore_file(load(), site, snapshot, path, to,
                             trust(trust_unsigned, signing_key_file))
-    render.out.print(f"Restored {path} to {dest}")
+    render.out.print(f"Restored {render.esc(path)} to {render.esc(dest)}")
 

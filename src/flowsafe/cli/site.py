@@ -1,4 +1,9 @@
-"""Commands that set up and watch sites: init, backup, snapshots, prune, status, demo."""
+"""Commands that set up and watch sites: init, backup, snapshots, prune, status, log, demo.
+
+backup, prune and status act on every configured site unless ``--site`` names one
+(flowsafe.fleet): each site's result is shown as it finishes, and the run ends with
+one line per failed site.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +12,16 @@ from typing import Annotated
 
 import typer
 
-from flowsafe import render
+from flowsafe import fleet, render, runs
 from flowsafe.backup import run_backup
 from flowsafe.cli.app import app
-from flowsafe.cli.common import STATE, JsonOpt, SiteOpt, load
+from flowsafe.cli.common import STATE, JsonOpt, SiteOpt, SitesOpt, finish, load, show_each
 from flowsafe.config import DatabaseSettings, config_path
-from flowsafe.errors import EXIT_FAILED
+from flowsafe.errors import ConfigError
 from flowsafe.init import InitOptions, run_init
-from flowsafe.prune import run_prune
+from flowsafe.prune import prune_site
 from flowsafe.snapshots import list_snapshots
-from flowsafe.status import run_status
+from flowsafe.status import site_status
 
 
 @app.command()
@@ -48,15 +53,18 @@ def init(
         database=DatabaseSettings(socket=db_socket, user=db_user, password_file=db_password_file),
     ))
     action = "Created" if result.repository_created else "Attached to"
+    esc = render.esc
     if result.site:
         render.out.print(
-            f"Site [bold]{result.site}[/] (ITFlow {result.app_version or 'unknown'}, schema "
-            f"{result.schema_version or 'unknown'}) configured in {result.config_path}."
+            f"Site [bold]{esc(result.site)}[/] (ITFlow {esc(result.app_version or 'unknown')}, "
+            f"schema {esc(result.schema_version or 'unknown')}) configured in "
+            f"{esc(result.config_path)}."
         )
-    render.out.print(f"{action} the restic repository {result.repository_url}.")
+    render.out.print(f"{action} the restic repository {esc(result.repository_url)}.")
     if result.password_generated:
         render.out.print(
-            f"[bold yellow]The repository password is in {result.password_file}.[/] Store a copy "
+            f"[bold yellow]The repository password is in {esc(result.password_file)}.[/] "
+            "Store a copy "
             "OFF this machine now (password manager, printed sheet): without it the backups "
             "cannot be read, and it dies with this VM."
         )
@@ -64,20 +72,27 @@ def init(
 
 @app.command()
 def backup(
-    site: SiteOpt = None,
+    site: SitesOpt = None,
     reason: Annotated[str, typer.Option(
         help="Why: manual, nightly, pre-update, post-update, ..."
     )] = "manual",
     json_out: JsonOpt = False,
 ) -> None:
-    """Take one consistent snapshot: files + database + manifest."""
+    """Take one consistent snapshot per site: files + database + manifest.
+
+    Every configured site, one after another, unless --site names one.
+    """
     config = load()
     with render.progress_bars(enabled=not json_out) as bars:
-        result = run_backup(config, site, reason, bars)
-    if json_out:
-        render.print_json(result)
-    else:
-        render.show_backup(result)
+        run = fleet.each_site(
+            config, site, "backup", lambda name: run_backup(config, name, reason, bars),
+            judge=lambda result: fleet.Finding(snapshot_id=result.snapshot_id),
+            on_done=show_each(render.show_backup, json_out))
+    if json_out and len(run.outcomes) > 1:
+        render.print_json(run.results)
+    elif json_out and run.results:
+        render.print_json(run.results[0])  # one site: one object, as before several sites
+    finish(run)
 
 
 @app.command()
@@ -92,29 +107,49 @@ def snapshots(site: SiteOpt = None, json_out: JsonOpt = False) -> None:
 
 @app.command()
 def prune(
-    site: SiteOpt = None,
+    site: SitesOpt = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show, remove nothing.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Apply the retention policy (restic forget + prune), per site."""
-    results = run_prune(load(), site, dry_run=dry_run)
+    """Apply the retention policy (restic forget + prune) to every site, or to --site."""
+    config = load()
+    run = fleet.each_site(config, site, "prune",
+                          lambda name: prune_site(config, name, dry_run=dry_run),
+                          on_done=show_each(render.show_prune, json_out))
     if json_out:
-        render.print_json(results)
-        return
-    for result in results:
-        render.show_prune(result)
+        render.print_json(run.results)
+    finish(run)
 
 
 @app.command()
-def status(site: SiteOpt = None, json_out: JsonOpt = False) -> None:
-    """Health per site; exits 1 when a backup is older than the configured limit."""
-    rows = run_status(load(), site)
+def status(site: SitesOpt = None, json_out: JsonOpt = False) -> None:
+    """Health of every site (or --site); exits 1 when a backup or drill is too old."""
+    config = load()
+    run = fleet.each_site(config, site, "status", lambda name: site_status(config, name),
+                          judge=lambda row: fleet.Finding(row.problem),
+                          on_done=show_each(render.show_status, json_out))
     if json_out:
-        render.print_json(rows)
+        render.print_json(run.results)
+    finish(run)
+
+
+@app.command("log")
+def log_(
+    site: SitesOpt = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="Show the newest N runs.")] = 20,
+    json_out: JsonOpt = False,
+) -> None:
+    """The runs recorded on this machine (backup, prune, drill, update, restore), newest
+    last, with result, duration and error."""
+    config = load()
+    entries = runs.history(config.state_dir, site, limit)
+    if site is not None and not entries and site not in config.sites:
+        raise ConfigError(f"no site named '{site}' in the config and no runs recorded for it "
+                          f"(known: {', '.join(config.sites) or 'none'})")
+    if json_out:
+        render.print_json(entries)
     else:
-        render.show_status(rows)
-    if not all(row.ok for row in rows):
-        raise typer.Exit(EXIT_FAILED)
+        render.show_log(entries)
 
 
 @app.command()

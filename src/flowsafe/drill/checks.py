@@ -10,30 +10,23 @@ instead, and the report says so.
 from __future__ import annotations
 
 import shutil
-import subprocess
 import threading
-import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pymysql
 
-from flowsafe import execute
 from flowsafe.drill.report import CheckFailed, Skip
+from flowsafe.itflow import login_check
 from flowsafe.itflow.config_php import rewrite_db_settings
 from flowsafe.itflow.crypto import CorruptCiphertextError, decrypt_field
 from flowsafe.manifest import DumpFileEntry, Manifest
 from flowsafe.mariadb.checksum import checksum
 from flowsafe.mariadb.connection import DbTarget, connect
 from flowsafe.mariadb.dump import dump_database
-from flowsafe.mariadb.instance import free_port
 from flowsafe.swap import objects
 from flowsafe.swap.tables import tables_of
-
-LOGIN_TIMEOUT = 20.0
 
 
 def listing(names: list[str], limit: int = 5) -> str:
@@ -177,36 +170,12 @@ def credentials_decrypt(target: DbTarget, master_key: str) -> str:
 
 
 def login_page(target: DbTarget, socket: str, tree: Path, port: int) -> str:
-    """Serve the restored app with PHP's built-in server against the restored database."""
+    """The restored app answers its login page against the restored database (PHP as an
+    unprivileged account, see itflow/login_check.py)."""
     if shutil.which("php") is None:
         raise Skip("php is not installed (apt-get install php-cli php-mysql)")
     config = tree / "config.php"
     config.write_text(rewrite_db_settings(config.read_text(), host="localhost", user=target.user,
                                           password=target.password.reveal(),
                                           database=target.database))
-    chosen = free_port(port, "PHP's built-in server")
-    argv = ["php", "-d", f"mysqli.default_socket={socket}", "-d",
-            f"pdo_mysql.default_socket={socket}", "-S", f"127.0.0.1:{chosen}", "-t", str(tree)]
-    server = execute.spawn(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                           cwd=str(tree))
-    try:
-        return _fetch_login(f"http://127.0.0.1:{chosen}/login.php")
-    finally:
-        execute.stop(server, timeout=5)
-
-
-def _fetch_login(url: str) -> str:
-    deadline = time.monotonic() + LOGIN_TIMEOUT
-    last = "no answer"
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=5) as answer:
-                if answer.status == 200:
-                    return f"GET /login.php answered 200 ({len(answer.read())} bytes)"
-                last = f"HTTP {answer.status}"
-        except urllib.error.HTTPError as exc:
-            raise CheckFailed(f"GET /login.php answered {exc.code}") from None
-        except (urllib.error.URLError, ConnectionError) as exc:
-            last = str(exc)
-        time.sleep(0.2)
-    raise CheckFailed(f"the restored app did not answer within {LOGIN_TIMEOUT:.0f} s: {last}")
+    return login_check.check(tree, socket=socket, port=port)

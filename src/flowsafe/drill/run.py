@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from flowsafe import scratch
+from flowsafe import runs, scratch
 from flowsafe.backup import ProgressFn
 from flowsafe.catalog import (
     Checked,
@@ -171,8 +171,20 @@ def _check_repository(restic: Restic, subset: str) -> str:
 
 def run_drill(config: Config, site_name: str | None, options: DrillOptions,
               progress: ProgressFn) -> DrillReport:
-    """Drill one snapshot of one site and record the result."""
-    site, restic = site_repository(config, site_name)
+    """Drill one snapshot of one site; the result is recorded in the repository and in
+    this machine's run history."""
+    if site_name is None:
+        site_name = site_repository(config, None)[0]
+    with runs.recording(config.state_dir, site_name, "drill", options.snapshot) as entry:
+        site, restic = site_repository(config, site_name)
+        report = _drill(config, site, restic, options, progress)
+        entry.snapshot = report.snapshot_id
+        entry.error = None if report.ok else f"checks failed: {', '.join(report.failed())}"
+    return report
+
+
+def _drill(config: Config, site: str, restic: Restic, options: DrillOptions,
+           progress: ProgressFn) -> DrillReport:
     snap = resolve(restic, site, options.snapshot)
     report = DrillReport(site=site, snapshot_id=snap.id, snapshot_time=snap.time,
                          started=datetime.now(UTC))
@@ -207,11 +219,3 @@ def run_drill(config: Config, site_name: str | None, options: DrillOptions,
     report.seconds = time.monotonic() - started
     record.save(restic, report)
     return report
-
-
-def run_drill_all(config: Config, options: DrillOptions,
-                  progress: ProgressFn) -> list[DrillReport]:
-    """Drill the newest snapshot of every configured site."""
-    if not config.sites:
-        raise FlowsafeError("no site configured: nothing to drill")
-    return [run_drill(config, name, options, progress) for name in config.sites]

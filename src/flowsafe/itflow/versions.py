@@ -41,19 +41,39 @@ def compare_versions(a: str, b: str) -> int:
     return (left > right) - (left < right)
 
 
+def _literal(text: str, relative: Path, name: str) -> str | None:
+    value = php_constants(text, str(relative)).get(name)
+    return value if isinstance(value, str) else None
+
+
 def _constant(site: Path, relative: Path, name: str) -> str | None:
     """A ``define(name, 'literal')`` from a PHP file of the site; ``None`` if absent."""
     try:
         text = read_php(site / relative, "ITFlow file")
     except FileNotFoundError:
         return None
-    value = php_constants(text, str(relative)).get(name)
-    return value if isinstance(value, str) else None
+    return _literal(text, relative, name)
 
 
 def app_version(site: Path) -> str | None:
     """``APP_VERSION`` from ``includes/app_version.php``."""
     return _constant(site, APP_VERSION_FILE, "APP_VERSION")
+
+
+def app_version_in(text: str) -> str | None:
+    """``APP_VERSION`` from the text of an ``includes/app_version.php`` (e.g. from git)."""
+    return _literal(text, APP_VERSION_FILE, "APP_VERSION")
+
+
+def expected_schema_in(database_version_php: str, update_names: list[str]) -> str | None:
+    """``LATEST_DATABASE_VERSION`` from the text of ``includes/database_version.php``: its
+    literal (older releases), else the highest of ``update_names`` (the file names of
+    ``admin/database_updates/``, without ``.php``)."""
+    literal = _literal(database_version_php, DATABASE_VERSION_FILE, "LATEST_DATABASE_VERSION")
+    if literal is not None:
+        return literal
+    versions = [name for name in update_names if _VERSION.fullmatch(name)]
+    return max(versions, key=parse_version, default=None)
 
 
 def expected_schema_version(site: Path) -> str | None:
@@ -64,12 +84,9 @@ def expected_schema_version(site: Path) -> str | None:
     """
     if not (site / DATABASE_VERSION_FILE).is_file():
         return None
-    literal = _constant(site, DATABASE_VERSION_FILE, "LATEST_DATABASE_VERSION")
-    if literal is not None:
-        return literal
+    text = read_php(site / DATABASE_VERSION_FILE, "ITFlow file")
     names = [p.stem for p in (site / DATABASE_UPDATES_DIR).glob("*.php") if p.is_file()]
-    versions = [name for name in names if _VERSION.fullmatch(name)]
-    return max(versions, key=parse_version, default=None)
+    return expected_schema_in(text, names)
 
 
 def _git_dir(site: Path) -> Path | None:

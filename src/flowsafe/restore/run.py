@@ -196,16 +196,11 @@ def run_restore(config: Config, site_name: str | None, options: RestoreOptions,
     if options.db_only and options.files_only:
         raise ConfigError("--db-only and --files-only exclude each other: pick one, or neither "
                           "for a full restore")
-    with locked_site(config, site_name, "restore") as site:
-        try:
-            result = _restore_locked(config, site, options, confirm, progress)
-        except BaseException as exc:
-            runs.record(config.state_dir, site.name, "restore", ok=False,
-                        reason=options.snapshot, error=str(exc) or type(exc).__name__)
-            raise
-        if result.done:
-            runs.record(config.state_dir, site.name, "restore", ok=True,
-                        reason=options.snapshot, snapshot=result.plan.snapshot_id)
+    with locked_site(config, site_name, "restore") as site, \
+            runs.recording(config.state_dir, site.name, "restore", options.snapshot) as entry:
+        result = _restore_locked(config, site, options, confirm, progress)
+        entry.snapshot = result.plan.snapshot_id
+        entry.skip = not result.done
         return result
 
 

@@ -57,16 +57,90 @@ $database_versions = array_map(
 usort($database_versions, 'version_compare');
 DEFINE("LATEST_DATABASE_VERSION", end($database_versions));
 """
+DB_PHP = """<?php
+// As ITFlow's includes/db.php: PHP 8 throws when the database is down (HTTP 500, CLI exit 255)
+$mysqli = mysqli_connect($dbhost, $dbusername, $dbpassword, $database)
+    or die('Database Connection Failed');
+"""
 LOGIN_PHP = """<?php
-require_once __DIR__ . '/config.php';
-$mysqli = mysqli_connect($dbhost, $dbusername, $dbpassword, $database);
-$company = mysqli_fetch_row(mysqli_query($mysqli, "SELECT company_name FROM companies LIMIT 1"));
-?><!DOCTYPE html>
-<html><head><meta charset="utf-8">
-<title><?= htmlspecialchars($config_app_name) ?> | Login</title></head>
-<body><h1><?= htmlspecialchars($company[0] ?? '') ?></h1>
-<form method="post"><input type="email" name="email"><input type="password" name="password">
-<button type="submit" name="login">Sign in</button></form></body></html>
+
+// The sample's login page, shaped like ITFlow's: setup redirect, HTTPS-only notice over plain
+// HTTP (unless a proxy says X-Forwarded-Proto: https), then the form, rendered only once the
+// settings and company rows have been read from the database.
+
+header("Content-Security-Policy: default-src 'self'");
+
+if (!file_exists('config.php')) {
+    header("Location: /setup");
+    exit();
+}
+
+require_once "config.php";
+
+if (!isset($config_enable_setup) || $config_enable_setup == 1) {
+    header("Location: /setup");
+    exit();
+}
+
+if (
+    $config_https_only
+    && (!isset($_SERVER['HTTPS']) || $_SERVER['HTTPS'] !== 'on')
+    && (!isset($_SERVER['HTTP_X_FORWARDED_PROTO'])
+        || $_SERVER['HTTP_X_FORWARDED_PROTO'] !== 'https')
+) {
+    echo "Login is restricted as ITFlow defaults to HTTPS-only for enhanced security. "
+        . "To login using HTTP, modify the config.php file by setting config_https_only to "
+        . "false. However, this is strongly discouraged, especially when accessing from "
+        . "potentially unsafe networks like the internet.";
+    exit;
+}
+
+require_once "includes/db.php";
+
+$row = mysqli_fetch_assoc(mysqli_query($mysqli, "
+    SELECT settings.config_current_database_version, companies.company_name, companies.company_logo
+    FROM settings
+    LEFT JOIN companies ON settings.company_id = companies.company_id
+    WHERE settings.company_id = 1
+"));
+$company_name = $row['company_name'];
+$company_logo = $row['company_logo'];
+
+?>
+<!DOCTYPE html>
+<html lang="en">
+<head>
+    <meta charset="utf-8">
+    <title><?= htmlspecialchars($company_name) ?> | Login</title>
+    <meta name="viewport" content="width=device-width, initial-scale=1">
+    <meta name="robots" content="noindex">
+</head>
+<body class="hold-transition login-page">
+<div class="login-box">
+    <div class="login-logo">
+        <img alt="<?= htmlspecialchars($company_name) ?> logo" height="110" width="380"
+             src="<?= "uploads/settings/$company_logo" ?>">
+    </div>
+    <div class="card">
+        <div class="card-body login-card-body">
+            <h1><?= htmlspecialchars($company_name) ?></h1>
+            <form method="post">
+                <div class="input-group mb-3">
+                    <input type="email" class="form-control" placeholder="Email"
+                           name="email" value="" required autofocus>
+                </div>
+                <div class="input-group mb-3">
+                    <input type="password" class="form-control" placeholder="Password"
+                           name="password" required>
+                </div>
+                <button type="submit" class="btn btn-primary btn-block mb-3"
+                        name="login">Sign In</button>
+            </form>
+        </div>
+    </div>
+</div>
+</body>
+</html>
 """
 INDEX_PHP = "<?php\nheader('Location: login.php');\n"
 
@@ -175,6 +249,7 @@ def skeleton(identity: Identity, database: str, db_user: str) -> list[Upload]:
         Upload("includes/database_version.php", DATABASE_VERSION_PHP.encode()),
         Upload("index.php", INDEX_PHP.encode()),
         Upload("login.php", LOGIN_PHP.encode()),
+        Upload("includes/db.php", DB_PHP.encode()),
         Upload(".git/HEAD", b"ref: refs/heads/master\n"),
         Upload(".git/refs/heads/master", f"{identity.commit}\n".encode()),
         Upload("custom/custom_functions.php",
