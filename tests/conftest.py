@@ -16,19 +16,20 @@ from tests.s3 import s3_server  # noqa: F401
 _counter = itertools.count()
 
 
-@pytest.fixture(scope="session", autouse=True)
-def reachable_temp(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Private servers run as the mysql user, and the PHP check as www-data: both must pass
-    through pytest's temp folders (0700 by default) to theirs below them."""
-    tmp_path_factory.getbasetemp().chmod(0o711)
+_mktemp = pytest.TempPathFactory.mktemp
 
 
-@pytest.fixture(autouse=True)
-def reachable_tmp_path(request: pytest.FixtureRequest) -> None:
-    """The same for each test's own temp folder, when the test has one."""
-    if "tmp_path" in request.fixturenames:
-        path: Path = request.getfixturevalue("tmp_path")
-        path.chmod(0o711)
+def _passable_mktemp(self: pytest.TempPathFactory, basename: str, numbered: bool = True) -> Path:
+    """Private servers run as the mysql user, and PHP checks as www-data: both must pass
+    through every temp folder (pytest makes them 0700) to theirs below. 0711: enter,
+    never list."""
+    path = _mktemp(self, basename, numbered)
+    for folder in (path, self.getbasetemp()):
+        folder.chmod(0o711)
+    return path
+
+
+pytest.TempPathFactory.mktemp = _passable_mktemp  # type: ignore[method-assign]
 
 
 @pytest.fixture(scope="session")

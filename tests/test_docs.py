@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import typing
 from pathlib import Path
 
 import typer
@@ -34,6 +35,9 @@ def _keys(model: type[BaseModel], prefix: str = "") -> list[str]:
     keys = []
     for name, field in model.model_fields.items():
         annotation = field.annotation
+        models = [a for a in typing.get_args(annotation) if isinstance(a, type)
+                  and issubclass(a, BaseModel)]  # an optional table: ``X | None``
+        annotation = models[0] if models else annotation
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             keys += _keys(annotation, f"{prefix}{name}.")
         else:

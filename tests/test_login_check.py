@@ -54,7 +54,9 @@ def test_login_form_served_by_www_data(site: SampleSite, mariadb_server: Private
 
 def test_php_is_unprivileged_and_reads_only_its_copy(site: SampleSite, tmp_path: Path,
                                                     mariadb_server: PrivateServer) -> None:
-    tree = _tree(site, tmp_path)
+    private = tmp_path / "private"  # like the drill's work folder: 0700, root's
+    private.mkdir(mode=0o700)
+    tree = _tree(site, private)
     tree.chmod(0o777)  # even a world-writable original is not reachable from the copy
     (tree / "login.php").write_text(PROBE_PHP % str(tree))
     (tree / "shadow").symlink_to("/etc/shadow")
