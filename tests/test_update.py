@@ -234,7 +234,8 @@ def test_demo_steps(tmp_path: Path) -> None:
     as the demo makes one, with its own private server."""
     with tempfile.TemporaryDirectory(prefix="flowsafe-demo-test-") as tmp:
         root = Path(tmp)
-        with private_server(root / "servers") as server:
+        root.chmod(0o711)  # as the demo does: its servers' users pass through
+        with private_server(root / "servers", client_group="www-data") as server:
             sample = build_site(root / "www" / "itflow", server.target(), scale=0.1)
             config_file = root / "etc" / "flowsafe.toml"
             run_init(config_file, InitOptions(

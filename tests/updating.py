@@ -33,8 +33,7 @@ def public_dir() -> Iterator[Path]:
 @pytest.fixture(scope="module")
 def web_db(public_dir: Path) -> Iterator[PrivateServer]:
     """A private MariaDB whose socket the updater (PHP as www-data) can reach."""
-    with private_server(public_dir) as server:
-        server.folder.chmod(0o755)
+    with private_server(public_dir, client_group="www-data") as server:
         yield server
 
 

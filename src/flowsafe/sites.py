@@ -31,7 +31,7 @@ class Site:
     configured_admin: DbTarget | None = None
 
     def admin(self) -> DbTarget:
-        """The account that creates scratch databases and load accounts (see mariadb/accounts.py)."""
+        """The account that creates scratch databases and load accounts (mariadb/accounts)."""
         return choose_admin(self.database, self.configured_admin)
 
     @property
