@@ -19,13 +19,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from flowsafe import __version__, runs
-from flowsafe.config import Config
+from flowsafe.config import Config, select_site
 from flowsafe.errors import ConfigError
 from flowsafe.itflow.site import schema_version_in_use
 from flowsafe.keys import escrow
 from flowsafe.manifest import DatabaseEntry, FilesEntry, ItflowEntry, Manifest, TableEntry
 from flowsafe.mariadb.connection import connect, server_version
 from flowsafe.mariadb.dump import DumpResult, dump_database
+from flowsafe.notify import hooks
+from flowsafe.notify.outcome import Outcome
 from flowsafe.restic import Progress as ResticProgress
 from flowsafe.scan import TreeStats, scan_tree
 from flowsafe.session import locked_site
@@ -193,6 +195,16 @@ def run_backup(
     config: Config, site_name: str | None, reason: str = "manual",
     progress: ProgressFn = _no_progress,
 ) -> BackupResult:
-    """Back up one site under its lock."""
-    with locked_site(config, site_name, "backup") as site:
-        return backup_site(config, site, reason, progress)
+    """Back up one site under its lock; then copy, record, notify (``notify.hooks``)."""
+    name = select_site(config, site_name)[0]
+    hooks.before_run(config, name, "backup")
+    started = time.monotonic()
+    try:
+        with locked_site(config, site_name, "backup") as site:
+            result = backup_site(config, site, reason, progress)
+    except Exception as exc:
+        hooks.after_run(config, Outcome.failed(name, "backup", exc, time.monotonic() - started))
+        raise
+    hooks.after_run(config, Outcome(name, "backup", True, snapshot_id=result.snapshot_id,
+                                    duration=result.duration, bytes_added=result.bytes_added))
+    return result

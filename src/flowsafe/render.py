@@ -115,19 +115,24 @@ def show_snapshots(rows: list[Any]) -> None:
     """Snapshots as a table, newest last."""
     from rich.table import Table
 
-    table = Table("ID", "Time", "Site", "Reason", "App", "Schema", "Size")
+    several = len({row.repository for row in rows}) > 1
+    table = Table("ID", "Time", "Site", "Reason", "App", "Schema", "Size",
+                  *(["Repository"] if several else []))
     for row in rows:
         table.add_row(row.short_id, when(row.time), row.site or "-", row.reason or "-",
-                      row.app_version or "-", row.schema_version or "-", size(row.bytes))
+                      row.app_version or "-", row.schema_version or "-", size(row.bytes),
+                      *([row.repository] if several else []))
     out.print(table if rows else "No flowsafe snapshots yet.")
 
 
 def show_status(rows: list[Any]) -> None:
     """Per-site health lines."""
+    marks = {"ok": "[green]OK[/]", "warning": "[yellow]WARNING[/]",
+             "problem": "[red]PROBLEM[/]"}
     for row in rows:
-        mark = "[green]OK[/]" if row.ok else "[red]PROBLEM[/]"
-        out.print(f"{mark} site [bold]{row.site}[/]  repository {row.repository} "
-                  f"({size(row.repository_bytes)}, {row.snapshots} snapshots)")
+        where = "" if row.configured else " (found in the repository)"
+        out.print(f"{marks[row.state]} site [bold]{row.site}[/]{where}  repository "
+                  f"{row.repository} ({size(row.repository_bytes)}, {row.snapshots} snapshots)")
         if row.last_backup:
             out.print(f"  last backup: {when(row.last_backup)} ({row.age_hours:.1f} h ago), "
                       f"snapshot {row.last_backup_id}")
@@ -138,13 +143,72 @@ def show_status(rows: list[Any]) -> None:
         if row.last_verified:
             out.print(f"  last verified restorable: {when(row.last_verified)}, snapshot "
                       f"{row.last_verified_snapshot}")
+        _show_site_extras(row)
         if row.rollback:
             kept = ", ".join(x for x in (row.rollback.database, row.rollback.folder) if x)
             out.print(f"  rollback state of the restore of {when(row.rollback.restored_at)}: "
                       f"{kept} ({size(row.rollback.bytes)}); `flowsafe undo` or "
                       "`flowsafe undo --purge`")
+        for warning in row.warnings:
+            out.print(f"  [yellow]warning:[/] {warning}")
         if row.problem:
             out.print(f"  [red]{row.problem}[/]")
+
+
+def _show_site_extras(row: Any) -> None:
+    """Status lines of the drill, the key, notifications and each repository."""
+    if row.last_drill:
+        result = "passed" if row.last_drill_ok else "FAILED"
+        out.print(f"  last drill: {when(row.last_drill)} {result}")
+    decrypted = when(row.credentials_decrypted) if row.credentials_decrypted else "never"
+    out.print(f"  credentials last decrypted in a drill: {decrypted}; master key "
+              f"{'escrowed' if row.escrowed else 'NOT escrowed (flowsafe key unwrap)'}")
+    if row.last_run and row.last_run["host"]:
+        result = "ok" if row.last_run["ok"] else "FAILED"
+        out.print(f"  last recorded run: {row.last_run['command']} {result} on "
+                  f"{row.last_run['host']} at {when(datetime.fromisoformat(row.last_run['time']))}")
+    failure = row.last_notification_failure
+    if failure:
+        out.print(f"  last notification failure: {failure['time']} ({failure['reason']}): "
+                  f"{failure['error']}")
+    for repo in row.repositories if len(row.repositories) > 1 else []:
+        newest = (f"newest {repo.newest_id} at {when(repo.newest)}" if repo.newest
+                  else "no backup")
+        line = (f"  repository '{repo.name}' {repo.url}: {repo.snapshots} snapshots, {newest}, "
+                f"{size(repo.bytes)}, key {'escrowed' if repo.escrowed else 'not escrowed'}")
+        if repo.last_drill:
+            line += f", last drill {when(repo.last_drill)} " + (
+                "passed" if repo.last_drill_ok else "FAILED")
+        if repo.last_copy:
+            line += f", last copy {repo.last_copy['time']} " + (
+                "ok" if repo.last_copy["ok"] else "FAILED")
+        out.print(line if not repo.error else f"  repository '{repo.name}' {repo.url}: "
+                  f"{repo.error}")
+
+
+def show_prune(results: list[Any]) -> None:
+    """One line per site and repository."""
+    for result in results:
+        if result.error:
+            out.print(f"[red]site {result.site}, repository '{result.repository}': prune "
+                      f"FAILED:[/] {result.error}")
+            continue
+        verb = "would remove" if result.dry_run else "removed"
+        out.print(f"site {result.site}, repository '{result.repository}': keeps "
+                  f"{len(result.kept)}, {verb} {len(result.removed)} snapshots")
+
+
+def show_copies(outcomes: list[Any]) -> None:
+    """One line per site and destination."""
+    for c in outcomes:
+        if c.ok:
+            made = " (created the repository)" if c.created else ""
+            out.print(f"[green]Copied[/] site {c.site} to '{c.repository}'{made}: "
+                      f"{c.copied} new snapshots, {c.already_there} already there, "
+                      f"{c.seconds:.1f} s")
+        else:
+            out.print(f"[red]Copy of site {c.site} to '{c.repository}' FAILED:[/] {c.error} "
+                      "(the local backups are untouched; the next run retries)")
 
 
 def _versions(label: str, app: str | None, schema: str | None, expects: str | None) -> str:

@@ -20,4 +20,10 @@ from flowsafe.cli import drill  # noqa: F401
 # isort: split
 from flowsafe.cli import keys  # noqa: F401
 
+# isort: split
+from flowsafe.cli import offsite  # noqa: F401
+
+# isort: split
+from flowsafe.cli import report  # noqa: F401
+
 __all__ = ["app", "main"]

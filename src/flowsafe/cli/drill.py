@@ -31,6 +31,9 @@ def drill(
         "--keep", help="Leave the private MariaDB and the restored files; say how to reach them."
     )] = False,
     jobs: JobsOpt = CORES,
+    repository: Annotated[str | None, typer.Option(
+        "--repository", help="Drill from this repository of the config (an off-site copy)."
+    )] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Prove a backup restores: private MariaDB, temp folder, checks, recorded result.
@@ -41,7 +44,7 @@ def drill(
     if key_file is not None:
         read_key_file(key_file)  # refuse a loose or malformed key file before any work
     source = KeySource(key_file, age_identity) if key_file or age_identity else None
-    options = DrillOptions(snapshot, keep, source, jobs)
+    options = DrillOptions(snapshot, keep, source, jobs, repository)
     with render.progress_bars(enabled=not json_out) as bars:
         if all_sites:
             reports = run_drill_all(config, options, bars)

@@ -96,21 +96,32 @@ def prune(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show, remove nothing.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Apply the retention policy (restic forget + prune), per site."""
+    """Apply the retention policy (restic forget + prune), per site and repository."""
     results = run_prune(load(), site, dry_run=dry_run)
     if json_out:
         render.print_json(results)
+        if any(result.error for result in results):
+            raise typer.Exit(EXIT_FAILED)
         return
-    for result in results:
-        verb = "would remove" if result.dry_run else "removed"
-        render.out.print(f"site {result.site}: keeps {len(result.kept)}, {verb} "
-                         f"{len(result.removed)} snapshots")
+    render.show_prune(results)
+    if any(result.error for result in results):
+        raise typer.Exit(EXIT_FAILED)
 
 
 @app.command()
-def status(site: SiteOpt = None, json_out: JsonOpt = False) -> None:
-    """Health per site; exits 1 when a backup is older than the configured limit."""
-    rows = run_status(load(), site)
+def status(
+    site: SiteOpt = None,
+    all_sites: Annotated[bool, typer.Option(
+        "--all", help="Every site found in the repositories, not only those configured here."
+    )] = False,
+    prometheus: Annotated[Path | None, typer.Option(
+        "--prometheus", help="Also write node-exporter textfile metrics to this file."
+    )] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Health per site and repository; exits 1 when a backup or the last good drill is
+    older than the configured limit (warnings do not change the exit code)."""
+    rows = run_status(load(), site, all_sites, prometheus)
     if json_out:
         render.print_json(rows)
     else:

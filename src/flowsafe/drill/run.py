@@ -20,6 +20,9 @@ from flowsafe.errors import FlowsafeError
 from flowsafe.keys.run import KeySource, load_key
 from flowsafe.manifest import Manifest
 from flowsafe.mariadb.instance import PrivateServer, private_server
+from flowsafe.notify import hooks
+from flowsafe.notify.outcome import Outcome
+from flowsafe.offsite.copy import named
 from flowsafe.restic import Restic, Snapshot
 from flowsafe.restore.database import create_database, load_dump
 from flowsafe.restore.files import restore_tree
@@ -35,6 +38,7 @@ class DrillOptions:
     keep: bool = False
     key_source: KeySource | None = None
     jobs: int = 2
+    repository: str | None = None  # drill from this repository (an off-site copy)
 
 
 def _restore_files(restic: Restic, snap: Snapshot, manifest: Manifest, dest: Path,
@@ -117,8 +121,30 @@ def _checks(report: DrillReport, config: Config, restic: Restic, snap: Snapshot,
 
 def run_drill(config: Config, site_name: str | None, options: DrillOptions,
               progress: ProgressFn) -> DrillReport:
-    """Drill one snapshot of one site and record the result."""
+    """Drill one snapshot of one site and record the result; then tell (notify.hooks)."""
+    name = site_name or (next(iter(config.sites)) if len(config.sites) == 1 else None)
+    started = time.monotonic()
+    try:
+        report = _drill(config, site_name, options, progress)
+    except Exception as exc:
+        if name is not None:
+            hooks.after_run(config, Outcome.failed(name, "drill", exc,
+                                                   time.monotonic() - started))
+        raise
+    failed = ", ".join(report.failed())
+    hooks.after_run(config, Outcome(
+        report.site, "drill", report.ok, f"checks failed: {failed}" if failed else None,
+        snapshot_id=report.snapshot_id, duration=report.seconds,
+        detail=f"{len(report.checks)} checks" + (
+            f" in repository '{options.repository}'" if options.repository else "")))
+    return report
+
+
+def _drill(config: Config, site_name: str | None, options: DrillOptions,
+           progress: ProgressFn) -> DrillReport:
     site, restic = site_repository(config, site_name)
+    if options.repository is not None:
+        restic = named(config, options.repository)
     snap = resolve(restic, site, options.snapshot)
     report = DrillReport(site=site, snapshot_id=snap.id, snapshot_time=snap.time,
                          started=datetime.now(UTC))
