@@ -7,7 +7,7 @@ repositories is covered: one monitoring host watches the fleet."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -178,16 +178,20 @@ def _run_dict(run: RunRecord | None) -> dict[str, Any] | None:
 
 
 def site_status(config: Config, name: str, inventories: dict[str, Inventory],
-                primary: str | None = None) -> SiteStatus:
-    """The status of one site from the listings of its repositories."""
+                primary: str | None = None, strict: bool = True) -> SiteStatus:
+    """The status of one site from the listings of its repositories. ``strict``: a
+    configured site's own repository that cannot be read raises (else it is the problem)."""
     configured = name in config.sites
     names = repositories_of(config, name, primary)
     main = inventories[names[0]]
-    if main.exception is not None and configured:
+    if main.exception is not None and configured and strict:
         raise main.exception
     sizes: dict[str, int | None] = {}
     repos = [_repository_status(config, name, inventories[n], sizes) for n in names]
     records = main.site(name)
+    drills = sorted((d for n in names for d in inventories[n].site(name).drills),
+                    key=lambda d: d.time)  # a drill of a copy proves the site too
+    records = replace(records, drills=drills)
     snaps = records.backups
     limit = config.monitoring.max_backup_age_hours
     newest = snaps[-1] if snaps else None
@@ -208,7 +212,7 @@ def site_status(config: Config, name: str, inventories: dict[str, Inventory],
     warnings = _warnings(config, name, records, repos)
     decrypted = [d.time for d in records.drills if d.credentials == "ok"]
     rollback = None
-    if configured:
+    if configured and main.exception is None:
         rollback = rollback_status(config.state_dir, open_site(config, name))
     return SiteStatus(
         site=name,
@@ -240,14 +244,15 @@ def site_status(config: Config, name: str, inventories: dict[str, Inventory],
     )
 
 
-def collect(config: Config, site_name: str | None, all_sites: bool = False
-            ) -> list[SiteStatus]:
+def collect(config: Config, site_name: str | None, all_sites: bool = False,
+            strict: bool = True) -> list[SiteStatus]:
     """Status of one site, of every configured site, or (``all_sites``, or nothing
     configured here) of every site found in the configured repositories."""
-    return collect_with_inventories(config, site_name, all_sites)[0]
+    return collect_with_inventories(config, site_name, all_sites, strict)[0]
 
 
-def collect_with_inventories(config: Config, site_name: str | None, all_sites: bool = False
+def collect_with_inventories(config: Config, site_name: str | None, all_sites: bool = False,
+                             strict: bool = True
                              ) -> tuple[list[SiteStatus], dict[str, Inventory]]:
     """``collect``, and the repository listings it read (for the report)."""
     inventories: dict[str, Inventory] = {}
@@ -274,7 +279,7 @@ def collect_with_inventories(config: Config, site_name: str | None, all_sites: b
     for name, primary in wanted.items():
         for repo in repositories_of(config, name, primary):
             listed(repo)
-    return ([site_status(config, name, inventories, primary)
+    return ([site_status(config, name, inventories, primary, strict)
              for name, primary in wanted.items()], inventories)
 
 

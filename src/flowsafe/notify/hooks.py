@@ -107,7 +107,7 @@ def write_metrics(config: Config, statuses: Sequence[SiteStatus] | None = None,
     if statuses is None:
         from flowsafe.status import collect
 
-        statuses = collect(config, None)
+        statuses = collect(config, None, strict=False)  # an unreadable repository is a metric
     metrics.write(target, statuses)
 
 

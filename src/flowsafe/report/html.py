@@ -24,11 +24,11 @@ th { background: #f0f0f0; } .ok { color: #2e7d32; } .failed { color: #c62828; }
 POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    head = "".join(f"<th>{escape(h)}</th>" for h in header)
+def _table(header: Sequence[str] | None, rows: Sequence[Sequence[str]]) -> str:
+    head = "".join(f"<th>{escape(h)}</th>" for h in header or ())
     body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>"
                    for row in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
+    return f"<table>{f'<tr>{head}</tr>' if head else ''}{body}</table>"
 
 
 def _section(report: SiteReport) -> str:
@@ -36,7 +36,7 @@ def _section(report: SiteReport) -> str:
     parts = [f"<section><h1>{escape(text.title(report))}</h1>",
              f'<div class="verdict state-{report.status.state}"><strong>{escape(verdict[0])}'
              "</strong>" + "".join(f"<br>{escape(line)}" for line in verdict[1:]) + "</div>",
-             "<h2>What is protected</h2>", _table(("", ""), text.protected(report)),
+             "<h2>What is protected</h2>", _table(None, text.protected(report)),
              f"<h2>Backups in {report.month}</h2>"]
     if report.backups:
         parts.append(_table(text.BACKUP_HEADER, text.backup_rows(report)))
