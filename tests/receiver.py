@@ -1,6 +1,6 @@
 """A small HTTP receiver on 127.0.0.1 for what flowsafe sends out: apprise ``json://``
-notifications and dead-man's-switch pings. Paths under ``/hang`` accept the request and
-never answer (until the receiver stops), to test flowsafe's timeouts."""
+notifications and dead-man's-switch pings. Paths under ``/hang`` that end in ``/start``
+are accepted and never answered (until the receiver stops), to test flowsafe's timeouts."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def receiver() -> Iterator[Receiver]:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length).decode("utf-8", "replace")
             box[0].requests.append((self.command, self.path, body))
-            if self.path.startswith("/hang"):
+            if self.path.startswith("/hang") and self.path.endswith("/start"):
                 box[0].release.wait(60)
                 return
             self.send_response(200)
@@ -52,7 +52,7 @@ def receiver() -> Iterator[Receiver]:
             self.end_headers()
             self.wfile.write(b"OK")
 
-        do_GET = do_POST = _answer  # noqa: N815
+        do_GET = do_POST = _answer
 
         def log_message(self, format: str, *args: object) -> None:
             """Quiet."""

@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -43,9 +44,9 @@ def site(sample: SampleSite, mariadb_server: PrivateServer, tmp_path: Path) -> S
 
 
 @pytest.fixture
-def hook() -> Receiver:
+def hook() -> Iterator[Receiver]:
     with receiver() as running:
-        yield running  # type: ignore[misc]
+        yield running
 
 
 def _tell(site: SiteUnderTest, urls: list[str], on: list[str], ping: str | None = None,
@@ -152,7 +153,7 @@ def test_undeliverable_notification_and_hanging_ping(site: SiteUnderTest,
     done = site.run("backup")
     took = time.monotonic() - started
     assert done.returncode == 0, done.stderr
-    assert took < 60, took  # two hanging pings, 10 s each, plus the backup
+    assert 10 <= took < 45, took  # the start ping hangs: cut after 10 s
     assert "start ping to 127.0.0.1" in done.stderr and "did not answer within 10 s" in done.stderr
     assert f"notification to json://127.0.0.1:{closed}/hook failed" in done.stderr
     assert [p for _, p, _ in hook.to("/hang")] == ["/hang/check/start", "/hang/check"]

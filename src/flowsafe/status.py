@@ -143,7 +143,7 @@ def _warnings(config: Config, name: str, records: SiteRecords,
     for repo in repos[1:]:
         if repo.error:
             found.append(f"copy repository '{repo.name}': {repo.error}")
-        elif repo.last_copy and not repo.last_copy.get("ok"):
+        if repo.last_copy and not repo.last_copy.get("ok"):
             found.append(f"the last copy to '{repo.name}' failed: {repo.last_copy.get('error')}"
                          f"; it is retried after the next backup or with `flowsafe copy`")
     return found

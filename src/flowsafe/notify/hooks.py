@@ -129,10 +129,14 @@ def after_run(config: Config, outcome: Outcome) -> list[Outcome]:
                             partial(copy_site, config, outcome.site, target))
             if copied is not None:
                 told.append(copy_outcome(copied))
+                if not copied.ok:
+                    log.warning("the copy of site '%s' to '%s' failed (the backup itself is "
+                                "good; the next backup or `flowsafe copy` retries): %s",
+                                outcome.site, target, copied.error)
+    if configured and outcome.command in RECORDED:  # copies after a backup: in its ping
+        _guard(f"recording the {outcome.what} run in the repository",
+               partial(_record, config, outcome))
     for each in told:
-        if configured and each.command in RECORDED:
-            _guard(f"recording the {each.what} run in the repository",
-                   partial(_record, config, each))
         _guard(f"notifying about the {each.what}", partial(notify, config, each))
     if outcome.command == "backup" and configured:
         kind: ping.Kind = "success" if all(each.ok for each in told) else "fail"
