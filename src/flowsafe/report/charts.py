@@ -9,7 +9,7 @@ from html import escape
 
 from flowsafe.report.model import DrillRow, Month
 
-WIDTH, HEIGHT, PAD = 640, 160, 40
+WIDTH, HEIGHT, PAD = 640, 160, 64
 OK, FAILED = "#2e7d32", "#c62828"
 
 
