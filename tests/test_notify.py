@@ -191,22 +191,24 @@ def test_stale_and_drill_failure_notify(site: SiteUnderTest, hook: Receiver) -> 
     assert "checks failed: credentials decrypt" in message["message"]
 
 
-def _old_drill(site: SiteUnderTest, days: int, credentials: str) -> None:
-    """A drill record as flowsafe writes it, dated ``days`` ago (restic --time)."""
-    when = (datetime.now(UTC) - timedelta(days=days)).strftime("%Y-%m-%d %H:%M:%S")
+def _restic(site: SiteUnderTest, *args: str, data: bytes = b"") -> str:
     env = {**os.environ, "RESTIC_REPOSITORY": str(site.tmp / "repo"),
            "RESTIC_PASSWORD_FILE": str(site.config.parent / "default.password"), "TZ": "UTC"}
-    subprocess.run(["restic", "backup", "--stdin", "--stdin-filename",
-                    "flowsafe-drill-itflow.json", "--time", when, "--tag",
-                    f"flowsafe-drill,site:itflow,drilled:00000000,result:ok,"
-                    f"credentials:{credentials}"],
-                   input=b'{"checks": []}', env=env, capture_output=True, check=True)
+    return subprocess.run(["restic", *args], input=data, env=env, capture_output=True,
+                          check=True).stdout.decode()
+
+
+def _old_record(site: SiteUnderTest, days: int, kind: str, tags: str) -> None:
+    """A record as flowsafe writes it, dated ``days`` ago (restic backup --time)."""
+    when = (datetime.now(UTC) - timedelta(days=days)).strftime("%Y-%m-%d %H:%M:%S")
+    _restic(site, "backup", "--stdin", "--stdin-filename", f"{kind}-itflow.json", "--time",
+            when, "--tag", f"{kind},site:itflow,{tags}", data=b'{"checks": []}')
 
 
 def test_credentials_not_decrypted_for_a_month_warn(site: SiteUnderTest) -> None:
     site.ok("backup")
-    _old_drill(site, 40, "ok")
-    _old_drill(site, 1, "skipped")
+    _old_record(site, 40, "flowsafe-drill", "drilled:00000000,result:ok,credentials:ok")
+    _old_record(site, 1, "flowsafe-drill", "drilled:00000000,result:ok,credentials:skipped")
     done = site.run("status")
     assert done.returncode == 0, done.stdout  # a drill passed a day ago
     assert "WARNING" in done.stdout
@@ -215,3 +217,15 @@ def test_credentials_not_decrypted_for_a_month_warn(site: SiteUnderTest) -> None
     assert "credentials last decrypted in a drill 40 days ago (more than 31)" in warnings
     assert str(row["credentials_decrypted"]).startswith(
         (datetime.now(UTC) - timedelta(days=40)).strftime("%Y-%m-%d"))
+
+
+def test_prune_ages_out_old_run_records(site: SiteUnderTest) -> None:
+    site.ok("backup")
+    _old_record(site, 500, "flowsafe-run", "command:backup,result:ok,seconds:1.0")
+    listed = json.loads(_restic(site, "snapshots", "--json", "--tag", "flowsafe-run"))
+    assert len(listed) == 2
+    site.ok("prune")
+    kept = json.loads(_restic(site, "snapshots", "--json", "--tag", "flowsafe-run"))
+    assert len(kept) == 1
+    assert datetime.now(UTC) - datetime.fromisoformat(kept[0]["time"]) < timedelta(hours=1)
+    assert len(site.snapshots()) == 1  # the backup itself is untouched

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from flowsafe.config import Config
 from flowsafe.errors import FlowsafeError
-from flowsafe.notify import hooks
+from flowsafe.notify import hooks, records
 from flowsafe.notify.outcome import Outcome
 from flowsafe.restic import RepositoryMissingError
 from flowsafe.session import locked_site
@@ -59,6 +59,9 @@ def run_prune(config: Config, site_name: str | None, *, dry_run: bool) -> list[P
         try:
             with locked_site(config, name, "prune") as site:
                 site.restic.unlock()
+                if not dry_run:  # a year of run records for reports; the prune frees them
+                    site.restic.forget_older([records.RUN_TAG, f"site:{site.name}"],
+                                             records.KEEP_WITHIN)
                 outcome = site.restic.forget(
                     tags=site.tags, keep=config.retention.policy(), prune=not dry_run,
                     dry_run=dry_run,

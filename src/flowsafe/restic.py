@@ -468,6 +468,11 @@ class Restic:
             removed=[s["id"] for g in groups for s in g.get("remove") or []],
         )
 
+    def forget_older(self, tags: Sequence[str], within: str) -> None:
+        """Forget (without pruning) the snapshots with all ``tags`` older than ``within``
+        (restic's duration, e.g. ``400d``): how small records are aged out."""
+        self._run("forget", "--group-by", "", "--tag", _tag_list(tags), "--keep-within", within)
+
     def backup_bytes(self, data: bytes, *, filename: str, tags: Sequence[str], host: str) -> str:
         """Store ``data`` as a one-file snapshot (a small record); returns its id."""
         out = self._run("--json", "backup", "--stdin", "--stdin-filename", filename, "--host",

@@ -6,7 +6,7 @@ A record is a one-file restic snapshot tagged ``flowsafe-run``, ``site:<name>``,
 ``size:<repository bytes>`` and, where it applies, ``snapshot:<id>`` and ``to:<repository>``:
 listings read them from the tags alone. The body (the same plus the error line) is
 there for ``restic dump``. The tag is not ``flowsafe``: listings and retention of backups
-never see these records.
+never see these records; ``flowsafe prune`` forgets those older than ``KEEP_WITHIN``.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from flowsafe.restic import Restic, Snapshot
 
 RUN_TAG = "flowsafe-run"
 NOTIFY_FAILURE = "notify-failure"  # the action under which runs.py keeps the last one
+KEEP_WITHIN = "400d"  # run records older than this are forgotten by ``flowsafe prune``
 
 
 @dataclass(frozen=True)
