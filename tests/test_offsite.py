@@ -182,13 +182,14 @@ def test_s3_down_then_the_next_run_copies(
     assert any("copy repository 'offsite'" in w for w in status["warnings"])
     copied = site.run("copy")
     assert copied.returncode == 1 and "(the local backups are untouched" in copied.stdout
-    with seaweedfs(tmp_path / "weed", ports):
+    with seaweedfs(tmp_path / "weed", ports) as back:
         again = site.run("copy", "--json")
         assert again.returncode == 0, again.stdout + again.stderr
         assert json.loads(again.stdout)[0]["copied"] == 1
         repos = _by_repository(site)
         assert [len(repos["default"]), len(repos["offsite"])] == [2, 2]
         assert len(_status(site)["warnings"]) == 1  # only "never drilled" is left
+        os.kill(back.pid, signal.SIGKILL)  # its data is not needed: no graceful stop
 
 
 def _restic_copy(pid: int) -> int | None:
