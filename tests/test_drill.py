@@ -118,7 +118,8 @@ def _tampered_snapshot(site: Drilled) -> None:
     staging = site.tmp / "state" / "staging" / "itflow"
     env = {**os.environ, "RESTIC_REPOSITORY": str(site.tmp / "repo"),
            "RESTIC_PASSWORD_FILE": str(site.config.parent / "default.password")}
-    subprocess.run(["restic", "restore", "latest", "--target", str(site.tmp / "copy"),
+    subprocess.run(["restic", "restore", "latest", "--tag", "flowsafe,site:itflow", "--target",
+                    str(site.tmp / "copy"),
                     "--include", str(staging)], env=env, check=True, capture_output=True)
     copy = site.tmp / "copy" / str(staging).lstrip("/")
     table = copy / "db" / "tables" / "clients.sql"
