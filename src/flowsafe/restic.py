@@ -473,15 +473,18 @@ class Restic:
         (restic's duration, e.g. ``400d``): how small records are aged out."""
         self._run("forget", "--group-by", "", "--tag", _tag_list(tags), "--keep-within", within)
 
-    def backup_bytes(self, data: bytes, *, filename: str, tags: Sequence[str], host: str) -> str:
-        """Store ``data`` as a one-file snapshot (a small record); returns its id."""
+    def backup_bytes(self, data: bytes, *, filename: str, tags: Sequence[str], host: str,
+                     full_id: bool = True) -> str:
+        """Store ``data`` as a one-file snapshot (a small record); returns its id (restic
+        0.14 prints a short one: ``full_id`` asks once more for the full one)."""
         out = self._run("--json", "backup", "--stdin", "--stdin-filename", filename, "--host",
                         host, "--tag", _tag_list(tags), input=data).stdout
         summary = [m for m in _json_messages(out.splitlines())
                    if m.get("message_type") == "summary"]
         if not summary:
             raise ToolError("restic", 0, "backup --stdin printed no summary")
-        return self._full_id(str(summary[0]["snapshot_id"]))
+        short = str(summary[0]["snapshot_id"])
+        return self._full_id(short) if full_id else short
 
     def dump(self, snapshot_id: str, path: str) -> bytes:
         """The content of one (small) file in a snapshot."""

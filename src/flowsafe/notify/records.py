@@ -64,7 +64,7 @@ def from_snapshot(snap: Snapshot, site: str) -> RunRecord:
 def save(restic: Restic, *, site: str, command: str, ok: bool, seconds: float,
          bytes_added: int | None, repository_bytes: int | None, snapshot: str | None,
          to: str | None, error: str | None) -> str:
-    """Store one run record; returns its id."""
+    """Store one run record; returns its (short) id."""
     tags = [RUN_TAG, f"site:{site}", f"command:{command}", f"result:{'ok' if ok else 'failed'}",
             f"seconds:{seconds:.1f}"]
     if bytes_added is not None:
@@ -80,7 +80,7 @@ def save(restic: Restic, *, site: str, command: str, ok: bool, seconds: float,
             "snapshot": snapshot, "to": to, "error": error}
     return restic.backup_bytes(json.dumps(body, indent=2).encode(),
                                filename=f"flowsafe-run-{site}.json", tags=tags,
-                               host=socket.gethostname())
+                               host=socket.gethostname(), full_id=False)
 
 
 def error_of(restic: Restic, record: RunRecord) -> str | None:
