@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the system packages flowsafe and its tests need, only when missing.
-# Debian/Ubuntu: restic, MariaDB server + client, PHP CLI with mysqli, python3-venv.
+# Debian/Ubuntu: restic, MariaDB server + client, PHP CLI with mysqli, python3-venv, and for
+# the report tests chromium (renders the HTML) and poppler-utils (pdftotext).
 set -euo pipefail
 
 missing=()
@@ -12,6 +13,8 @@ if command -v php >/dev/null && ! grep -qix mysqli <<<"$(php -m 2>/dev/null)"; t
     missing+=(php-mysql)
 fi
 python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
+command -v chromium >/dev/null || missing+=(chromium)
+command -v pdftotext >/dev/null || missing+=(poppler-utils)
 
 if [ ${#missing[@]} -eq 0 ]; then
     exit 0

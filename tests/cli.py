@@ -126,3 +126,17 @@ class SiteUnderTest:
     def snapshots(self) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = json.loads(self.ok("snapshots", "--json").stdout)
         return rows
+
+
+def edit_config(path: Path, *, after: dict[str, str] | None = None,
+                replace: dict[str, str] | None = None, append: str = "") -> None:
+    """Change a written config as an admin would: insert lines after a line, replace
+    lines, append tables. Every anchor must be there."""
+    text = path.read_text()
+    for old, new in (replace or {}).items():
+        assert old in text, old
+        text = text.replace(old, new)
+    for anchor, line in (after or {}).items():
+        assert anchor in text, anchor
+        text = text.replace(anchor, f"{anchor}\n{line}", 1)
+    path.write_text(text + ("\n" + append if append else ""))

@@ -17,7 +17,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -41,6 +41,8 @@ class S3Server:
     endpoint: str
     access_key: str
     secret_key: str
+    ports: list[int] = field(default_factory=list)  # to start the same server again
+    pid: int = 0  # to make it die (an outage) before the block ends
 
     def url(self, bucket: str) -> str:
         """A restic repository URL for ``bucket`` (created on first write)."""
@@ -90,12 +92,13 @@ def _answers(port: int, path: str, want: bytes = b"") -> bool:
 
 
 @contextmanager
-def seaweedfs(workdir: Path) -> Iterator[S3Server]:
-    """Run a SeaweedFS server with S3 until the block ends."""
+def seaweedfs(workdir: Path, ports: list[int] | None = None) -> Iterator[S3Server]:
+    """Run a SeaweedFS server with S3 until the block ends. Given the ``ports`` (and the
+    ``workdir``) of an earlier run, the same server comes back with its data."""
     weed = weed_binary()
-    master, volume, filer, s3, *grpc = free_ports(8)
+    master, volume, filer, s3, *grpc = ports or free_ports(8)
     grpc_ports = dict(zip(("master", "volume", "filer", "s3"), grpc, strict=True))
-    (workdir / "data").mkdir(parents=True)
+    (workdir / "data").mkdir(parents=True, exist_ok=True)
     config = workdir / "s3.json"
     identity = {
         "name": "flowsafe",
@@ -144,7 +147,8 @@ def seaweedfs(workdir: Path) -> Iterator[S3Server]:
                     f"log {log_path}: {tail(log_path.read_bytes(), 10)}"
                 )
             time.sleep(0.1)
-        yield S3Server(f"http://127.0.0.1:{s3}", ACCESS_KEY, SECRET_KEY)
+        yield S3Server(f"http://127.0.0.1:{s3}", ACCESS_KEY, SECRET_KEY,
+                       [master, volume, filer, s3, *grpc], process.pid)
     finally:
         stop(process, timeout=STOP_TIMEOUT)
         # weed always puts its gRPC unix sockets in /tmp and may leave them behind.

@@ -199,7 +199,7 @@ def test_backup_is_plain_restic_and_restores_without_flowsafe(
     assert rows[0]["schema_version"] == sample.schema_version
 
     out = tmp_path / "restored"
-    _restic(config, "restore", "latest", "--target", str(out))
+    _restic(config, "restore", "latest", "--tag", "flowsafe,site:itflow", "--target", str(out))
     staging = out / str(tmp_path / "state" / "staging" / "itflow").lstrip("/")
     tree = out / str(sample.path).lstrip("/")
     manifest = json.loads((staging / "manifest.json").read_text())

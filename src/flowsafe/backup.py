@@ -31,6 +31,8 @@ from flowsafe.mariadb.checksum import Bracket
 from flowsafe.mariadb.connection import connect, server_version
 from flowsafe.mariadb.dump import DumpResult, dump_database
 from flowsafe.mariadb.survey import Survey, survey
+from flowsafe.notify import announce
+from flowsafe.notify.outcome import Outcome
 from flowsafe.restic import Progress as ResticProgress
 from flowsafe.restic import pattern
 from flowsafe.scan import TreeStats, scan_tree
@@ -221,9 +223,20 @@ def run_backup(
     config: Config, site_name: str | None, reason: str = "manual",
     progress: ProgressFn = _no_progress,
 ) -> BackupResult:
-    """Back up one site under its lock; recorded even when the site cannot be opened
-    (its folder is gone, another run holds its lock)."""
+    """Back up one site under its lock; recorded (``log``) even when the site cannot be
+    opened (its folder is gone, another run holds its lock); then copied, recorded in
+    the repository and told (``notify.announce``)."""
     name, _ = select_site(config, site_name)
-    with runs.recording(config.state_dir, name, "backup", reason), \
-            locked_site(config, name, "backup") as site:
-        return backup_site(config, site, reason, progress)
+    announce.before_run(config, name, "backup")
+    started = time.monotonic()
+    try:
+        with runs.recording(config.state_dir, name, "backup", reason), \
+                locked_site(config, name, "backup") as site:
+            result = backup_site(config, site, reason, progress)
+    except Exception as exc:
+        announce.after_run(config, Outcome.failed(name, "backup", exc,
+                                                  time.monotonic() - started))
+        raise
+    announce.after_run(config, Outcome(name, "backup", True, snapshot_id=result.snapshot_id,
+                                       duration=result.duration, bytes_added=result.bytes_added))
+    return result

@@ -14,9 +14,17 @@ import re
 import shlex
 import tomllib
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+)
 
 from flowsafe.errors import ConfigError
 from flowsafe.itflow.site import DEFAULT_EXCLUDES
@@ -29,6 +37,27 @@ DEFAULT_REPOSITORY = "/var/backups/flowsafe"
 DEFAULT_STATE_DIR = Path("/var/lib/flowsafe")
 CONFIG_ENV = "FLOWSAFE_CONFIG"
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+NotifyEvent = Literal["failure", "stale", "drill-failure", "success"]
+DEFAULT_NOTIFY_ON: tuple[NotifyEvent, ...] = ("failure", "stale", "drill-failure")
+
+
+def _apprise_url(value: str) -> str:
+    """An apprise URL that apprise can use (the URL is never echoed: it may hold a password)."""
+    import apprise  # only configs with [notify] urls pay for the import
+
+    if apprise.Apprise.instantiate(value, suppress_exceptions=True) is None:
+        scheme = value.split("://", 1)[0] if "://" in value else "(none)"
+        raise ValueError(
+            f"not an apprise URL that apprise can use (scheme {scheme!r}): check the scheme "
+            "and the parts it needs, see apprise's list of services"
+        )
+    return value
+
+
+def _http_url(value: str) -> str:
+    if not re.match(r"^https?://[^/\s]+", value):
+        raise ValueError("must be an http:// or https:// URL (e.g. https://hc-ping.com/<uuid>)")
+    return value.rstrip("/")
 
 
 class _Strict(BaseModel):
@@ -94,6 +123,8 @@ class SiteConfig(_Strict):
     admin: DatabaseSettings | None = None
     hooks: Hooks = Field(default_factory=Hooks)
     update: UpdateSettings = Field(default_factory=UpdateSettings)
+    ping_url: Annotated[str, AfterValidator(_http_url)] | None = None
+    copy_to: list[str] = Field(default_factory=list)
 
     @field_validator("path")
     @classmethod
@@ -136,6 +167,14 @@ class Monitoring(_Strict):
 
     max_backup_age_hours: Annotated[float, Field(gt=0)] = 26.0
     max_drill_age_days: Annotated[float, Field(gt=0)] = 8.0
+    textfile: Path | None = None
+
+
+class Notify(_Strict):
+    """Where notifications go (apprise URLs) and on which events."""
+
+    urls: list[Annotated[str, AfterValidator(_apprise_url)]] = Field(default_factory=list)
+    on: list[NotifyEvent] = Field(default_factory=lambda: list(DEFAULT_NOTIFY_ON))
 
 
 class Drill(_Strict):
@@ -155,6 +194,7 @@ class Config(_Strict):
     retention: Retention = Field(default_factory=Retention)
     monitoring: Monitoring = Field(default_factory=Monitoring)
     drill: Drill = Field(default_factory=Drill)
+    notify: Notify = Field(default_factory=Notify)
 
     @property
     def path(self) -> Path:
@@ -222,6 +262,14 @@ def parse_config(text: str, path: Path) -> Config:
                 f"{path}: At 'sites.{name}.repository': no repository named "
                 f"'{site.repository}' in [repositories]"
             )
+        for index, target in enumerate(site.copy_to):
+            if target not in config.repositories or target == site.repository:
+                raise ConfigError(
+                    f"{path}: At 'sites.{name}.copy_to.{index}': '{target}' is "
+                    + ("the site's own repository" if target == site.repository else
+                       "not a repository in [repositories]")
+                    + ": name another [repositories.NAME] entry"
+                )
     return config
 
 
@@ -288,6 +336,8 @@ def render_config(config: Config) -> str:
     lines += _table("monitoring", config.monitoring, "Limits for `flowsafe status`.")
     lines += _table("drill", config.drill,
                     "flowsafe drill: share of repository data read per drill; ports (0 = any).")
+    if config.notify != Notify():
+        lines += _table("notify", config.notify, "Notifications: apprise URLs and when to send.")
     return "\n".join(lines)
 
 

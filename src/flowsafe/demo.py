@@ -17,7 +17,7 @@ from flowsafe.init import InitOptions, run_init
 from flowsafe.mariadb.instance import private_server
 from flowsafe.sample import build_site, nightly_change
 from flowsafe.snapshots import list_snapshots
-from flowsafe.status import site_status
+from flowsafe.status import run_status
 
 NEXT_STEPS = """\
 [bold]What to try next[/] on your own ITFlow VM (as root):
@@ -59,5 +59,6 @@ def run_demo(progress: ProgressFn) -> None:
             say("7. flowsafe snapshots")
             render.show_snapshots(list_snapshots(config, "demo"))
             say("8. flowsafe status")
-            render.show_status(site_status(config, "demo"))
+            for row in run_status(config, "demo"):
+                render.show_status(row)
         say(NEXT_STEPS)

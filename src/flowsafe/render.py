@@ -161,26 +161,37 @@ def show_snapshots(rows: list[Any]) -> None:
     if not rows:
         out.print("No flowsafe snapshots yet.")
         return
-    table(("ID", "Time", "Site", "Reason", "App", "Schema", "Size"),
+    several = len({row.repository for row in rows}) > 1
+    table(("ID", "Time", "Site", "Reason", "App", "Schema", "Size",
+           *(["Repository"] if several else [])),
           [(row.short_id, when(row.time), row.site or "-", row.reason or "-",
-            row.app_version or "-", row.schema_version or "-", size(row.bytes))
-           for row in rows])
+            row.app_version or "-", row.schema_version or "-", size(row.bytes),
+            *([row.repository] if several else [])) for row in rows])
 
 
-def show_prune(result: Any) -> None:
-    """What retention kept and removed for one site, every removed snapshot named."""
-    verb = "would remove" if result.dry_run else "removed"
-    out.print(f"site {esc(result.site)}: keeps {len(result.kept)}, {verb} "
-              f"{len(result.removed)} snapshots")
-    for gone in result.removed:
-        out.print(f"  {verb} {gone.short_id} {when(gone.time)} {esc(gone.reason or '-')}")
+def show_prune(results: list[Any]) -> None:
+    """What retention kept and removed for one site, per repository, every removed
+    snapshot named."""
+    for result in results:
+        where = f"site {esc(result.site)}, repository '{esc(result.repository)}'"
+        if result.error:
+            out.print(f"[red]{where}: prune FAILED:[/] {esc(result.error)}")
+            continue
+        verb = "would remove" if result.dry_run else "removed"
+        out.print(f"{where}: keeps {len(result.kept)}, {verb} {len(result.removed)} snapshots")
+        for gone in result.removed:
+            out.print(f"  {verb} {gone.short_id} {when(gone.time)} {esc(gone.reason or '-')}")
+
+
+STATE_MARKS = {"ok": "[green]OK[/]", "warning": "[yellow]WARNING[/]",
+               "problem": "[red]PROBLEM[/]"}
 
 
 def show_status(row: Any) -> None:
     """One site's health lines."""
-    mark = "[green]OK[/]" if row.ok else "[red]PROBLEM[/]"
-    out.print(f"{mark} site [bold]{esc(row.site)}[/]  repository {esc(row.repository)} "
-              f"({size(row.repository_bytes)}, {row.snapshots} snapshots)")
+    where = "" if row.configured else " (found in the repository)"
+    out.print(f"{STATE_MARKS[row.state]} site [bold]{esc(row.site)}[/]{where}  repository "
+              f"{esc(row.repository)} ({size(row.repository_bytes)}, {row.snapshots} snapshots)")
     if row.last_backup:
         out.print(f"  last backup: {when(row.last_backup)} ({row.age_hours:.1f} h ago), "
                   f"snapshot {row.last_backup_id}")
@@ -191,11 +202,14 @@ def show_status(row: Any) -> None:
     if row.last_verified:
         out.print(f"  last verified restorable: {when(row.last_verified)}, snapshot "
                   f"{row.last_verified_snapshot}")
+    _show_site_extras(row)
     if row.rollback:
         kept = ", ".join(x for x in (row.rollback.database, row.rollback.folder) if x)
         out.print(f"  rollback state of the restore of {when(row.rollback.restored_at)}: "
                   f"{esc(kept)} ({size(row.rollback.bytes)}); `flowsafe undo` or "
                   "`flowsafe undo --purge`")
+    for warning in row.warnings:
+        out.print(f"  [yellow]warning:[/] {esc(warning)}")
     if row.problem:
         out.print(f"  [red]{esc(row.problem)}[/]")
 
@@ -215,6 +229,52 @@ def show_log(entries: list[Any]) -> None:
           [(when(datetime.fromisoformat(e.time)), e.site, e.action, e.reason or "-",
             Text("ok", "green") if e.ok else Text("FAILED", "red"), f"{e.duration:.1f} s",
             (e.snapshot or "-")[:8], e.error or "") for e in entries])
+
+
+def _show_site_extras(row: Any) -> None:
+    """Status lines of the drill, the key, notifications and each repository."""
+    if row.last_drill:
+        result = "passed" if row.last_drill_ok else "FAILED"
+        out.print(f"  last drill: {when(row.last_drill)} {result}")
+    decrypted = when(row.credentials_decrypted) if row.credentials_decrypted else "never"
+    out.print(f"  credentials last decrypted in a drill: {decrypted}; master key "
+              f"{'escrowed' if row.escrowed else 'NOT escrowed (flowsafe key unwrap)'}")
+    if row.last_run and row.last_run["host"]:
+        result = "ok" if row.last_run["ok"] else "FAILED"
+        out.print(f"  last recorded run: {row.last_run['command']} {result} on "
+                  f"{row.last_run['host']} at {when(datetime.fromisoformat(row.last_run['time']))}")
+    failure = row.last_notification_failure
+    if failure:
+        out.print(f"  last notification failure: {failure['time']} "
+                  f"({esc(failure['reason'])}): {esc(failure['error'])}")
+    for repo in row.repositories if len(row.repositories) > 1 else []:
+        newest = (f"newest {repo.newest_id} at {when(repo.newest)}" if repo.newest
+                  else "no backup")
+        line = (f"  repository '{esc(repo.name)}' {esc(repo.url)}: {repo.snapshots} snapshots, "
+                f"{newest}, {size(repo.bytes)}, key "
+                f"{'escrowed' if repo.escrowed else 'not escrowed'}")
+        if repo.last_drill:
+            line += f", last drill {when(repo.last_drill)} " + (
+                "passed" if repo.last_drill_ok else "FAILED")
+        if repo.last_copy:
+            line += f", last copy {repo.last_copy['time']} " + (
+                "ok" if repo.last_copy["ok"] else "FAILED")
+        out.print(line if not repo.error else f"  repository '{esc(repo.name)}' "
+                  f"{esc(repo.url)}: {esc(repo.error)}")
+
+
+def show_copies(outcomes: list[Any]) -> None:
+    """One line per site and destination."""
+    for c in outcomes:
+        if c.ok:
+            made = " (created the repository)" if c.created else ""
+            out.print(f"[green]Copied[/] site {esc(c.site)} to '{esc(c.repository)}'{made}: "
+                      f"{c.copied} new snapshots, {c.already_there} already there, "
+                      f"{c.seconds:.1f} s")
+        else:
+            out.print(f"[red]Copy of site {esc(c.site)} to '{esc(c.repository)}' FAILED:[/] "
+                      f"{esc(c.error)} "
+                      "(the local backups are untouched; the next run retries)")
 
 
 def _versions(label: str, app: str | None, schema: str | None, expects: str | None) -> str:

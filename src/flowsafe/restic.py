@@ -136,6 +136,14 @@ class Progress:
 
 
 @dataclass(frozen=True)
+class CopyResult:
+    """What one ``restic copy`` did: snapshots newly copied, and those already there."""
+
+    copied: int
+    skipped: int
+
+
+@dataclass(frozen=True)
 class ForgetResult:
     kept: list[str]  # full snapshot ids
     removed: list[str]  # full snapshot ids (only "would be removed" on a dry run)
@@ -232,8 +240,31 @@ class Restic:
         self.version()
         return ["restic", *args]
 
-    def _run(self, *args: str, input: bytes | None = None) -> Result:
-        result = run(self._argv(args), env=self._env(), check=False, input=input)
+    def _source_env(self, source: Restic) -> dict[str, str]:
+        """The ``--from-*`` side of copy and init: ``source``'s location and password, and
+        its backend credentials, which restic shares between both repositories."""
+        env = self._env()
+        theirs = source._env()
+        clash = sorted(k for k, v in source.repo.environment.items()
+                       if k in env and env[k] != v.reveal())
+        if clash:
+            raise ConfigError(
+                f"{source.repo.display_url} and {self.repo.display_url} need different "
+                f"{', '.join(clash)}: restic gives both repositories of a copy the same "
+                "backend credentials; use one set of credentials for both"
+            )
+        env.update({k: v for k, v in theirs.items() if not k.startswith("RESTIC_")})
+        env.update(
+            RESTIC_FROM_REPOSITORY=source.repo.url,
+            RESTIC_FROM_REPOSITORY_FILE="",
+            RESTIC_FROM_PASSWORD_FILE=str(source.repo.password_file),
+            RESTIC_FROM_PASSWORD_COMMAND="",
+        )
+        return env
+
+    def _run(self, *args: str, input: bytes | None = None,
+             env: Mapping[str, str] | None = None) -> Result:
+        result = run(self._argv(args), env=env or self._env(), check=False, input=input)
         if result.code != 0:
             raise self._failure(result.code, result.stderr)
         return result
@@ -294,6 +325,27 @@ class Restic:
             )
         self._run("init", "--repository-version", "2")
         log.debug("initialized restic repository %s", self.repo.display_url)
+
+    def init_like(self, source: Restic) -> None:
+        """Create a format 2 repository with ``source``'s chunker parameters, so that
+        snapshots copied from it deduplicate as they do there."""
+        self._run("init", "--repository-version", "2", "--copy-chunker-params",
+                  env=self._source_env(source))
+        log.debug("initialized restic repository %s with the chunker parameters of %s",
+                  self.repo.display_url, source.repo.display_url)
+
+    def copy_from(self, source: Restic, selections: Sequence[Sequence[str]]) -> CopyResult:
+        """Copy into this repository every snapshot of ``source`` that carries all tags of
+        one of ``selections`` and is not here yet (restic skips those already copied, so
+        an interrupted copy completes on the next call without duplicates)."""
+        args = ["copy"]
+        for tags in selections:
+            args += ["--tag", _tag_list(tags)]
+        out = self._run(*args, env=self._source_env(source)).stdout.decode("utf-8", "replace")
+        return CopyResult(
+            copied=len(re.findall(r"^snapshot \w+ saved", out, re.MULTILINE)),
+            skipped=len(re.findall(r"^skipping (?:source )?snapshot", out, re.MULTILINE)),
+        )
 
     def unlock(self) -> None:
         """Remove stale locks only (locks of processes that are gone)."""
@@ -440,15 +492,23 @@ class Restic:
         """Remove the data no snapshot references any more."""
         self._run("prune")
 
-    def backup_bytes(self, data: bytes, *, filename: str, tags: Sequence[str], host: str) -> str:
-        """Store ``data`` as a one-file snapshot (a small record); returns its id."""
+    def forget_older(self, tags: Sequence[str], within: str) -> None:
+        """Forget (without pruning) the snapshots with all ``tags`` older than ``within``
+        (restic's duration, e.g. ``400d``): how small records are aged out."""
+        self._run("forget", "--group-by", "", "--tag", _tag_list(tags), "--keep-within", within)
+
+    def backup_bytes(self, data: bytes, *, filename: str, tags: Sequence[str], host: str,
+                     full_id: bool = True) -> str:
+        """Store ``data`` as a one-file snapshot (a small record); returns its id (restic
+        0.14 prints a short one: ``full_id`` asks once more for the full one)."""
         out = self._run("--json", "backup", "--stdin", "--stdin-filename", filename, "--host",
                         host, "--tag", _tag_list(tags), input=data).stdout
         summary = [m for m in _json_messages(out.splitlines())
                    if m.get("message_type") == "summary"]
         if not summary:
             raise ToolError("restic", 0, "backup --stdin printed no summary")
-        return self._full_id(str(summary[0]["snapshot_id"]))
+        short = str(summary[0]["snapshot_id"])
+        return self._full_id(short) if full_id else short
 
     def dump(self, snapshot_id: str, path: str) -> bytes:
         """The content of one (small) file in a snapshot."""

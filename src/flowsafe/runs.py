@@ -99,15 +99,24 @@ def recording(state_dir: Path, site: str, action: str, reason: str = "") -> Iter
         _save(state_dir, site, action, entry, started, time.monotonic() - clock)
 
 
+def record(state_dir: Path, site: str, action: str, *, ok: bool, reason: str = "",
+           snapshot: str | None = None, error: str | None = None,
+           time: str | None = None) -> None:
+    """Remember the last outcome of ``action`` for ``site`` (no history line): what status
+    shows for things that are not runs of their own (a copy, a failed notification)."""
+    last = read(state_dir, site)
+    last[action] = {"time": time or datetime.now(UTC).isoformat(timespec="seconds"), "ok": ok,
+                    "reason": reason, "snapshot": snapshot, "error": error}
+    write_private(_path(state_dir, site), json.dumps(last, indent=2) + "\n")
+
+
 def _save(state_dir: Path, site: str, action: str, entry: Entry, started: datetime,
           duration: float) -> None:
     run = Run(time=started.isoformat(timespec="seconds"), site=site, action=action,
               reason=entry.reason, ok=entry.error is None, duration=round(duration, 1),
               snapshot=entry.snapshot, error=entry.error)
-    last = read(state_dir, site)
-    last[action] = {"time": run.time, "ok": run.ok, "reason": run.reason,
-                    "snapshot": run.snapshot, "error": run.error}
-    write_private(_path(state_dir, site), json.dumps(last, indent=2) + "\n")
+    record(state_dir, site, action, ok=run.ok, reason=run.reason, snapshot=run.snapshot,
+           error=run.error, time=run.time)
     _append(state_dir, run)
 
 

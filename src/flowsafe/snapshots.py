@@ -1,13 +1,18 @@
-"""``flowsafe snapshots``: the site's backups as rows, read from snapshot tags alone."""
+"""``flowsafe snapshots``: the site's backups as rows, read from snapshot tags alone, in
+the site's own repository and in each of its ``copy_to`` copies."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from flowsafe.config import Config
-from flowsafe.restic import Snapshot
+from flowsafe.errors import FlowsafeError
+from flowsafe.restic import RepositoryMissingError, Snapshot
 from flowsafe.sites import SNAPSHOT_TAG, open_site, repository, site_tags
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -23,6 +28,7 @@ class SnapshotRow:
     app_version: str | None
     schema_version: str | None
     bytes: int | None
+    repository: str = ""
 
 
 def to_row(snap: Snapshot) -> SnapshotRow:
@@ -45,7 +51,19 @@ def list_snapshots(config: Config, site_name: str | None) -> list[SnapshotRow]:
     if site_name is None and len(config.sites) > 1:
         rows: list[SnapshotRow] = []
         for repo_name in sorted({s.repository for s in config.sites.values()}):
-            rows += [to_row(s) for s in repository(config, repo_name).snapshots([SNAPSHOT_TAG])]
+            rows += [replace(to_row(s), repository=repo_name)
+                     for s in repository(config, repo_name).snapshots([SNAPSHOT_TAG])]
         return sorted(rows, key=lambda r: r.time)
     site = open_site(config, site_name)
-    return [to_row(s) for s in site.restic.snapshots(site_tags(site.name))]
+    rows = [replace(to_row(s), repository=site.config.repository)
+            for s in site.restic.snapshots(site_tags(site.name))]
+    for name in site.config.copy_to:
+        try:
+            copies = repository(config, name).snapshots(site_tags(site.name))
+        except RepositoryMissingError:
+            continue  # not created yet: the first copy creates it
+        except FlowsafeError as exc:
+            log.warning("cannot list the copy repository '%s': %s", name, exc)
+            continue
+        rows += [replace(to_row(s), repository=name) for s in copies]
+    return sorted(rows, key=lambda r: r.time)

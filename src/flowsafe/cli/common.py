@@ -15,7 +15,7 @@ from flowsafe import render
 from flowsafe.catalog import TrustOptions
 from flowsafe.config import Config, config_path, load_config
 from flowsafe.errors import ConfigError
-from flowsafe.fleet import FleetRun, SiteOutcome
+from flowsafe.multisite import FleetRun, SiteOutcome
 from flowsafe.secret import Secret
 
 T = TypeVar("T")
@@ -89,7 +89,7 @@ def optional_secret(path: Path | None) -> Secret | None:
 
 def show_each(show: Callable[[T], None], json_out: bool
               ) -> Callable[[SiteOutcome, T | None], None]:
-    """A fleet ``on_done`` that shows each site's result as it finishes (not with --json)."""
+    """A multisite ``on_done`` that shows each site's result as it finishes (not with --json)."""
 
     def done(outcome: SiteOutcome, result: T | None) -> None:
         if result is not None and not json_out:

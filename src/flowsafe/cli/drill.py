@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from flowsafe import fleet, render
+from flowsafe import multisite, render
 from flowsafe.cli.app import app
 from flowsafe.cli.common import (
     CORES,
@@ -29,9 +29,9 @@ from flowsafe.keys.run import KeySource
 from flowsafe.keys.source import read_key_file
 
 
-def _finding(report: DrillReport) -> fleet.Finding:
+def _finding(report: DrillReport) -> multisite.Finding:
     problem = None if report.ok else f"drill found a problem: {', '.join(report.failed())}"
-    return fleet.Finding(problem, report.snapshot_id, EXIT_VERIFY)
+    return multisite.Finding(problem, report.snapshot_id, EXIT_VERIFY)
 
 
 @app.command()
@@ -52,6 +52,9 @@ def drill(
     jobs: JobsOpt = CORES,
     trust_unsigned: TrustUnsignedOpt = False,
     signing_key_file: SigningKeyOpt = None,
+    repository: Annotated[str | None, typer.Option(
+        "--repository", help="Drill from this repository of the config (an off-site copy)."
+    )] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Prove a backup restores: private MariaDB, temp folder, checks, recorded result.
@@ -68,9 +71,9 @@ def drill(
         read_key_file(key_file)  # refuse a loose or malformed key file before any work
     source = KeySource(key_file, age_identity) if key_file or age_identity else None
     options = DrillOptions(snapshot, keep, source, jobs,
-                           trust(trust_unsigned, signing_key_file))
+                           trust(trust_unsigned, signing_key_file), repository)
     with render.progress_bars(enabled=not json_out) as bars:
-        run = fleet.each_site(config, site, "drill",
+        run = multisite.each_site(config, site, "drill",
                               lambda name: run_drill(config, name, options, bars),
                               judge=_finding, on_done=show_each(render.show_drill, json_out))
     if json_out:

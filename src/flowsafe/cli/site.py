@@ -1,7 +1,7 @@
 """Commands that set up and watch sites: init, backup, snapshots, prune, status, log, demo.
 
 backup, prune and status act on every configured site unless ``--site`` names one
-(flowsafe.fleet): each site's result is shown as it finishes, and the run ends with
+(flowsafe.multisite): each site's result is shown as it finishes, and the run ends with
 one line per failed site.
 """
 
@@ -12,16 +12,16 @@ from typing import Annotated
 
 import typer
 
-from flowsafe import fleet, render, runs
+from flowsafe import multisite, render, runs
 from flowsafe.backup import run_backup
 from flowsafe.cli.app import app
 from flowsafe.cli.common import STATE, JsonOpt, SiteOpt, SitesOpt, finish, load, show_each
 from flowsafe.config import DatabaseSettings, config_path
-from flowsafe.errors import ConfigError
+from flowsafe.errors import EXIT_FAILED, ConfigError
 from flowsafe.init import InitOptions, run_init
-from flowsafe.prune import prune_site
+from flowsafe.prune import PruneResult, prune_site
 from flowsafe.snapshots import list_snapshots
-from flowsafe.status import site_status
+from flowsafe.status import run_status
 
 
 @app.command()
@@ -84,9 +84,9 @@ def backup(
     """
     config = load()
     with render.progress_bars(enabled=not json_out) as bars:
-        run = fleet.each_site(
+        run = multisite.each_site(
             config, site, "backup", lambda name: run_backup(config, name, reason, bars),
-            judge=lambda result: fleet.Finding(snapshot_id=result.snapshot_id),
+            judge=lambda result: multisite.Finding(snapshot_id=result.snapshot_id),
             on_done=show_each(render.show_backup, json_out))
     if json_out and len(run.outcomes) > 1:
         render.print_json(run.results)
@@ -111,26 +111,43 @@ def prune(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show, remove nothing.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Apply the retention policy (restic forget + prune) to every site, or to --site."""
+    """Apply the retention policy (restic forget + prune) to every site, or to --site, in
+    each of its repositories; every removed snapshot is named."""
     config = load()
-    run = fleet.each_site(config, site, "prune",
-                          lambda name: prune_site(config, name, dry_run=dry_run),
-                          on_done=show_each(render.show_prune, json_out))
+
+    def judge(results: list[PruneResult]) -> multisite.Finding:
+        failed = [f"repository '{r.repository}': {r.error}" for r in results if r.error]
+        return multisite.Finding("; ".join(failed) or None)
+
+    run = multisite.each_site(config, site, "prune",
+                              lambda name: prune_site(config, name, dry_run=dry_run),
+                              judge=judge, on_done=show_each(render.show_prune, json_out))
     if json_out:
-        render.print_json(run.results)
+        render.print_json([r for results in run.results for r in results])
     finish(run)
 
 
 @app.command()
-def status(site: SitesOpt = None, json_out: JsonOpt = False) -> None:
-    """Health of every site (or --site); exits 1 when a backup or drill is too old."""
-    config = load()
-    run = fleet.each_site(config, site, "status", lambda name: site_status(config, name),
-                          judge=lambda row: fleet.Finding(row.problem),
-                          on_done=show_each(render.show_status, json_out))
+def status(
+    site: SiteOpt = None,
+    all_sites: Annotated[bool, typer.Option(
+        "--all", help="Every site found in the repositories, not only those configured here."
+    )] = False,
+    prometheus: Annotated[Path | None, typer.Option(
+        "--prometheus", help="Also write node-exporter textfile metrics to this file."
+    )] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Health per site and repository; exits 1 when a backup or the last good drill is
+    older than the configured limit (warnings do not change the exit code)."""
+    rows = run_status(load(), site, all_sites, prometheus)
     if json_out:
-        render.print_json(run.results)
-    finish(run)
+        render.print_json(rows)
+    else:
+        for row in rows:
+            render.show_status(row)
+    if not all(row.ok for row in rows):
+        raise typer.Exit(EXIT_FAILED)
 
 
 @app.command("log")

@@ -41,6 +41,9 @@ from flowsafe.mariadb.connection import DbTarget, server_version
 from flowsafe.mariadb.instance import PrivateServer, private_server, servers_folder
 from flowsafe.mariadb.statements import definer_of
 from flowsafe.mariadb.survey import version_number
+from flowsafe.notify import announce
+from flowsafe.notify.outcome import Outcome
+from flowsafe.offsite.copy import named
 from flowsafe.restic import Restic, Snapshot
 from flowsafe.restore.database import build_database, needed_packet
 from flowsafe.restore.files import restore_tree
@@ -59,6 +62,7 @@ class DrillOptions:
     key_source: KeySource | None = None
     jobs: int = 2
     trust: TrustOptions = field(default_factory=TrustOptions)
+    repository: str | None = None  # drill from this repository (an off-site copy)
 
 
 def php_group() -> str | None:
@@ -172,19 +176,33 @@ def _check_repository(restic: Restic, subset: str) -> str:
 def run_drill(config: Config, site_name: str | None, options: DrillOptions,
               progress: ProgressFn) -> DrillReport:
     """Drill one snapshot of one site; the result is recorded in the repository and in
-    this machine's run history."""
+    this machine's run history, then told (``notify.announce``)."""
     if site_name is None:
         site_name = site_repository(config, None)[0]
-    with runs.recording(config.state_dir, site_name, "drill", options.snapshot) as entry:
-        site, restic = site_repository(config, site_name)
-        report = _drill(config, site, restic, options, progress)
-        entry.snapshot = report.snapshot_id
-        entry.error = None if report.ok else f"checks failed: {', '.join(report.failed())}"
+    started = time.monotonic()
+    try:
+        with runs.recording(config.state_dir, site_name, "drill", options.snapshot) as entry:
+            report = _drill(config, site_name, options, progress)
+            entry.snapshot = report.snapshot_id
+            entry.error = None if report.ok else f"checks failed: {', '.join(report.failed())}"
+    except Exception as exc:
+        announce.after_run(config, Outcome.failed(site_name, "drill", exc,
+                                                  time.monotonic() - started))
+        raise
+    failed = ", ".join(report.failed())
+    announce.after_run(config, Outcome(
+        report.site, "drill", report.ok, f"checks failed: {failed}" if failed else None,
+        snapshot_id=report.snapshot_id, duration=report.seconds,
+        detail=f"{len(report.checks)} checks" + (
+            f" in repository '{options.repository}'" if options.repository else "")))
     return report
 
 
-def _drill(config: Config, site: str, restic: Restic, options: DrillOptions,
+def _drill(config: Config, site_name: str, options: DrillOptions,
            progress: ProgressFn) -> DrillReport:
+    site, restic = site_repository(config, site_name)
+    if options.repository is not None:
+        restic = named(config, options.repository)
     snap = resolve(restic, site, options.snapshot)
     report = DrillReport(site=site, snapshot_id=snap.id, snapshot_time=snap.time,
                          started=datetime.now(UTC))
