@@ -17,10 +17,11 @@ import re
 import signal
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from flowsafe.errors import (
     ConfigError,
@@ -429,6 +430,27 @@ class Restic:
     def dump(self, snapshot_id: str, path: str) -> bytes:
         """The content of one (small) file in a snapshot."""
         return self._run("dump", snapshot_id, path).stdout
+
+    @contextmanager
+    def dump_stream(self, snapshot_id: str, path: str) -> Iterator[IO[bytes]]:
+        """``restic dump`` as a stream (a folder comes as a tar); its exit is checked after."""
+        with tempfile.TemporaryFile() as errors:
+            process = spawn(self._argv(["dump", snapshot_id, path]), env=self._env(),
+                            stderr=errors.fileno())
+            assert process.stdout is not None
+            try:
+                yield process.stdout
+                while process.stdout.read(1 << 20):  # the tar's padding, or what was not read
+                    pass
+                code = process.wait()
+            except BaseException:
+                stop(process, signal.SIGINT, _STOP_TIMEOUT)
+                raise
+            finally:
+                process.stdout.close()
+            if code != 0:
+                errors.seek(0)
+                raise self._failure(code, errors.read())
 
     def restore(self, snapshot_id: str, target: Path, includes: Sequence[str] = ()) -> None:
         """Restore a snapshot (or only ``includes``) below ``target``."""

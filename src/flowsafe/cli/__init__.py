@@ -20,4 +20,7 @@ from flowsafe.cli import drill  # noqa: F401
 # isort: split
 from flowsafe.cli import keys  # noqa: F401
 
+# isort: split
+from flowsafe.cli import archive  # noqa: F401
+
 __all__ = ["app", "main"]
