@@ -42,10 +42,9 @@ SQL_25 = Form("itflow-2025-sql", "ITFlow 2025 SQL dump (Y-m-d_H-i-s_backup.sql, 
               "taken out of a 25.05-26.07 zip)")
 LEGACY_SQL = Form(
     "itflow-legacy-sql", "ITFlow 25.03-or-older SQL dump (YYYY-MM-DD_ITFlow_backup.sql)",
-    distrust="ITFlow before 25.05 wrote these dumps without escaping any value and wrote "
-    "NULL as an empty string, so quotes, backslashes and line breaks in the data load "
-    "wrong or not at all; flowsafe will not load it: take a new backup of the live site "
-    "(flowsafe backup)",
+    distrust="ITFlow up to 25.03 wrote these dumps without escaping values and with NULL as "
+    "'': quotes, backslashes and line breaks in the data load wrong; flowsafe will not load "
+    "it: take a new backup (flowsafe backup)",
 )
 FORMS = (FULL, DATABASE, MASTER_KEY, PLAIN_ZIP, SQL_26, SQL_25, LEGACY_SQL)
 

@@ -173,6 +173,10 @@ class _Inspection:
 
     def run(self, key: KeyFn) -> None:
         infos = self.archive.infolist()
+        for info in infos:
+            problem = reader.unsafe(info)
+            if problem:
+                raise VerificationError(f"{self.path}: {problem}: refusing the archive")
         names = [i.filename for i in infos]
         form = forms.zip_form(self.path, names, [reader.is_encrypted(i) for i in infos])
         if form.encrypted:
@@ -196,10 +200,6 @@ class _Inspection:
                 self.report.entries.append(key_check)
             else:
                 self.report.entries.append(self.verify(info, version, form))
-        for info in infos:
-            problem = reader.unsafe(info)
-            if problem:
-                self.report.problems.append(problem)
         for listed in version.checksums:
             if listed not in by_name:
                 self.report.problems.append(f"version.txt lists {listed}, which the archive "

@@ -54,8 +54,8 @@ def main() -> None:
     try:
         app()
     except FlowsafeError as exc:
-        render.err.print(f"[red]error:[/] {exc}", highlight=False)
+        render.err.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except OSError as exc:
-        render.err.print(f"[red]error:[/] {exc}", highlight=False)
+        render.err.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(EXIT_FAILED)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Annotated
 
@@ -46,11 +47,12 @@ def archive_inspect(
     with render.progress_bars(enabled=not json_out) as bars:
         report = run_inspect(_config_if_any(site), site, backup_key_file, file, bars)
     if json_out:
-        render.print_json(report)
+        render.print_json({"ok": report.ok, **dataclasses.asdict(report)})
     else:
         render.show_archive(report)
     if not report.ok:
-        render.err.print(f"[red]error:[/] {report.problems[0]}", highlight=False)
+        render.err.print(f"[red]error:[/] {report.problems[0]}", highlight=False,
+                         soft_wrap=True)
         raise typer.Exit(EXIT_VERIFY)
 
 
