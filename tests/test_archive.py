@@ -367,6 +367,23 @@ def test_export_refuses_an_existing_file_and_a_loose_key(site: Archived) -> None
     assert not (site.tmp / "new.zip").exists()
 
 
+def test_export_leaves_out_symlinks_as_itflow_does(site: Archived) -> None:
+    link = site.sample.path / "uploads" / "clients" / "2" / "passwd"
+    link.symlink_to("/etc/passwd")
+    try:
+        site.ok("backup")
+    finally:
+        link.unlink()
+    out = site.tmp / "linked.zip"
+    done = site.ok("archive", "export", "latest", "--out", str(out), "--json")
+    assert json.loads(done.stdout)["skipped"] == ["clients/2/passwd"]
+    with pyzipper.AESZipFile(out) as archive:
+        archive.setpassword(site.backup_key.encode())
+        with zipfile.ZipFile(io.BytesIO(archive.read("uploads.zip"))) as uploads:
+            names = uploads.namelist()
+    assert "clients/2/passwd" not in names and len(names) > 10
+
+
 def test_export_refuses_a_name_itflow_cannot_restore(site: Archived) -> None:
     odd = site.sample.path / "uploads" / "clients" / "1" / "scan..pdf"
     odd.write_bytes(b"%PDF-1.4")
