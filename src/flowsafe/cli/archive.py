@@ -65,7 +65,11 @@ def archive_export(
     backup_key_file: BackupKeyOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Write a snapshot as an ITFlow 26.08 full archive that ITFlow's own restore reads."""
+    """Write a snapshot as an ITFlow 26.08 full archive that ITFlow's own restore reads.
+
+    The key comes from --backup-key-file or the site's config.php. Exit 3 when the
+    snapshot's dump does not match its manifest; nothing is left behind on any failure.
+    """
     with render.progress_bars(enabled=not json_out) as bars:
         result = run_export(load(), site, ExportOptions(snapshot, out, backup_key_file), bars)
     if json_out:
