@@ -431,3 +431,42 @@ def show_key_report(report: Any) -> None:
               f"{esc(report.failed_ids[:10])}")
     if report.escrow_record:
         out.print(f"Escrowed in the repository (record {report.escrow_record[:8]}).")
+
+
+def show_archive(report: Any) -> None:
+    """What ``archive inspect`` found: form, version.txt, entries, verdict."""
+    from rich.table import Table
+
+    verdict = "[green]VERIFIED[/]" if report.ok else "[red]PROBLEM[/]"
+    out.print(f"{report.path}: {verdict}", highlight=False)
+    out.print(f"  form: {report.label} ({report.form}), {size(report.bytes)}", highlight=False)
+    for name, value in report.version.items():
+        out.print(f"  {name}: {value}", highlight=False)
+    colour = {"ok": "green", "not recorded": "yellow"}
+    table = Table("Entry", "Size", "Stored", "Encrypted", "SHA-256", "Checksum")
+    for entry in report.entries:
+        shade = colour.get(entry.result, "red")
+        table.add_row(entry.name, size(entry.bytes), size(entry.stored_bytes),
+                      "AES-256" if entry.encrypted else "no", (entry.sha256 or "-")[:16],
+                      f"[{shade}]{entry.result}[/]")
+    out.print(table)
+    if report.uploads is not None:
+        out.print(f"  uploads.zip holds {report.uploads.files} files, "
+                  f"{size(report.uploads.bytes)}")
+    if report.master_key_length is not None:
+        out.print(f"  master_key.txt holds a {report.master_key_length}-character key (not shown)")
+    for problem in report.problems:
+        out.print(f"  [red]problem:[/] {problem}", highlight=False)
+
+
+def show_export(result: Any) -> None:
+    out.print(f"[green]Exported[/] snapshot {result.snapshot_id[:8]} of site '{result.site}' "
+              f"to {result.path} ({size(result.bytes)}, mode 0600) in {result.seconds:.1f} s",
+              highlight=False)
+    out.print(f"  db.sql: {result.tables} tables; uploads.zip: {result.uploads_files} files, "
+              f"{size(result.uploads_bytes)}")
+    if result.skipped:
+        out.print(f"  [yellow]left out (not regular files, as ITFlow does):[/] "
+                  f"{', '.join(result.skipped[:5])}", highlight=False)
+    out.print(f"  restore it with ITFlow: php scripts/restore_cli.php --file={result.path}",
+              highlight=False)

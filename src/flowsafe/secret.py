@@ -43,6 +43,22 @@ class Secret:
         return cls(text.splitlines()[0] if text else "")
 
 
+def read_owner_only(path: Path, what: str, encoding: str = "utf-8") -> str:
+    """The stripped text of a file holding a secret, refused if other users can read it."""
+    try:
+        mode = path.stat().st_mode
+        text = path.read_text(encoding=encoding).strip()
+    except FileNotFoundError:
+        raise ConfigError(f"{what} {path} does not exist") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{what} {path} is not {encoding.upper()} text") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read the {what} {path}: {exc.strerror}") from None
+    if mode & 0o077:
+        raise ConfigError(f"{what} {path} is readable by other users: chmod 600 {path}")
+    return text
+
+
 def write_private(path: Path, data: str | bytes) -> None:
     """Write ``data`` to ``path`` with mode 0600 from the first byte on."""
     path.parent.mkdir(parents=True, exist_ok=True)

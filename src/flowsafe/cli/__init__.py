@@ -24,12 +24,15 @@ from flowsafe.cli import keys  # noqa: F401
 from flowsafe.cli import update  # noqa: F401
 
 # isort: split
-from flowsafe.cli import (
-    offsite,  # noqa: F401
-    schedule,  # noqa: F401
-)
+from flowsafe.cli import schedule  # noqa: F401
+
+# isort: split
+from flowsafe.cli import offsite  # noqa: F401
 
 # isort: split
 from flowsafe.cli import report  # noqa: F401
+
+# isort: split
+from flowsafe.cli import archive  # noqa: F401
 
 __all__ = ["app", "main"]
