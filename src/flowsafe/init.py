@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from flowsafe import signature
 from flowsafe.config import (
     DEFAULT_REPOSITORY,
     DEFAULT_STATE_DIR,
@@ -22,7 +23,8 @@ from flowsafe.config import (
 )
 from flowsafe.errors import ConfigError
 from flowsafe.itflow.site import read_site, schema_version_in_use
-from flowsafe.mariadb.connection import connect
+from flowsafe.mariadb import accounts
+from flowsafe.mariadb.connection import DbTarget, connect
 from flowsafe.restic import WrongPasswordError
 from flowsafe.secret import write_private
 from flowsafe.sites import database_target, repository
@@ -66,6 +68,9 @@ class InitResult:
     repository_created: bool
     app_version: str | None
     schema_version: str | None
+    signing_key_file: Path | None = None
+    signing_key_made: bool = False
+    admin_note: str | None = None  # who restores and drills create databases as, and why
 
 
 def site_name_for(path: Path) -> str:
@@ -189,13 +194,19 @@ def run_init(config_path: Path, options: InitOptions) -> InitResult:
         )
     url = options.repo_url or _default_url(config, existing)
     repo_name = _repository_entry(config, url, name)
-    site = SiteConfig(path=site_path, repository=repo_name, database=options.database)
+    given = options.database.model_dump(exclude_none=True)
+    site = (existing or SiteConfig(path=site_path)).model_copy(update={
+        "path": site_path, "repository": repo_name,
+        "database": options.database if given or existing is None else existing.database})
     target = database_target(install.config, site)
     with connect(target) as conn:
         schema = schema_version_in_use(conn)
+    site, admin_note = _restore_account(site, target)
     attached = _attach(config, config_path, url, repo_name, options.repo_password_file)
     config = attached.config.model_copy(update={"sites": {**attached.config.sites, name: site}})
     save_config(config, config_path)
+    key_file = load_config(config_path).signing_key_file(name)
+    _, made = signature.ensure_key(key_file)
     return InitResult(
         site=name,
         config_path=config_path,
@@ -205,4 +216,22 @@ def run_init(config_path: Path, options: InitOptions) -> InitResult:
         repository_created=attached.created,
         app_version=install.app_version,
         schema_version=schema,
+        signing_key_file=key_file,
+        signing_key_made=made,
+        admin_note=admin_note,
     )
+
+
+def _restore_account(site: SiteConfig, target: DbTarget) -> tuple[SiteConfig, str | None]:
+    """Who restores and drills will create databases and load accounts as. ITFlow's own
+    account usually may not; then root over the local socket (Debian's default), recorded
+    in ``[sites.NAME.admin]``, or a note saying what is missing."""
+    if site.admin is not None or accounts.rights(target).admin:
+        return site, None
+    root = accounts.root_over_socket(target)
+    if root is not None and accounts.rights(root).admin:
+        admin = DatabaseSettings(user="root", socket=target.socket)
+        return site.model_copy(update={"admin": admin}), (
+            f"{target.where()} may not create databases, so restores and drills will use root "
+            "over the local socket (recorded under [sites.<name>.admin])")
+    return site, str(accounts.missing_privileges(target))

@@ -68,6 +68,13 @@ def init(
             "OFF this machine now (password manager, printed sheet): without it the backups "
             "cannot be read, and it dies with this VM."
         )
+    if result.signing_key_made:
+        render.out.print(
+            f"Snapshots are signed with the key in {esc(result.signing_key_file)}: escrow it "
+            "with the master key (`flowsafe key unwrap` or `key escrow`, or `key sheet`) so a "
+            "new server can trust this site's snapshots.")
+    if result.admin_note:
+        render.out.print(f"Restores: {esc(result.admin_note)}.")
 
 
 @app.command()
