@@ -13,7 +13,8 @@ OWNER_FILE = "flowsafe.owner"
 KEPT = "kept"  # owner mark of a folder left in place on purpose (drill --keep)
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process of this machine has this id."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -48,7 +49,7 @@ def clean_stale(parent: Path, prefix: str,
             mark = (folder / OWNER_FILE).read_text().split()[0]
         except (OSError, IndexError):
             mark = ""
-        if mark == KEPT or (mark.isdigit() and _pid_alive(int(mark))):
+        if mark == KEPT or (mark.isdigit() and pid_alive(int(mark))):
             continue
         remove(folder)
         removed.append(folder)

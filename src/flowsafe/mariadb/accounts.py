@@ -24,6 +24,7 @@ import pymysql
 from flowsafe.errors import ConfigError, FlowsafeError
 from flowsafe.mariadb.connection import DbTarget, connect
 from flowsafe.mariadb.statements import quote_name
+from flowsafe.scratch import pid_alive
 from flowsafe.secret import Secret
 
 log = logging.getLogger(__name__)
@@ -143,23 +144,13 @@ def drop_stale(admin: DbTarget) -> list[str]:
                     (LOAD_PREFIX + "%",))
         for user, host in cur.fetchall():
             match = _LOAD_NAME.fullmatch(str(user))
-            if match is None or _alive(int(match.group(1))):
+            if match is None or pid_alive(int(match.group(1))):
                 continue
             cur.execute("DROP USER IF EXISTS %s@%s", (user, host))
             dropped.append(str(user))
     if dropped:
         log.warning("dropped %d load account(s) left by a flowsafe that died", len(dropped))
     return dropped
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def host_of(admin: DbTarget, user: str) -> str:
