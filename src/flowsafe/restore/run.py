@@ -15,6 +15,7 @@ import logging
 import os
 import secrets
 import shutil
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -65,6 +66,7 @@ class RestoreResult:
     safety_snapshot: str | None = None
     rollback_database: str | None = None
     rollback_folder: Path | None = None
+    phases: dict[str, float] = field(default_factory=dict)  # seconds per step
 
 
 def side_name(database: str, role: str) -> str:
@@ -132,10 +134,13 @@ def _restore_locked(config: Config, site: Site, options: RestoreOptions, confirm
         raise ConfigError(f"refusing to restore: {plan.refusal} (--force overrides)")
     if options.dry_run or not confirm(plan):
         return RestoreResult(plan=plan, done=False)
+    phases: dict[str, float] = {}
+    clock = time.monotonic()
     safety = None
     if options.safety_backup:
         safety = backup_site(config, site, "pre-restore", progress).snapshot_id
         checkpoint("safety-backup")
+        phases["safety backup"], clock = time.monotonic() - clock, time.monotonic()
     token = secrets.token_hex(3)
     live_db, live_path = site.database.database, site.install.path
     scratch_db = side_name(live_db, "new") if plan.database else None
@@ -153,11 +158,14 @@ def _restore_locked(config: Config, site: Site, options: RestoreOptions, confirm
             new_objects = objects.from_dump(result.objects, manifest.database.objects,
                                             _app_definer(site, admin))
             checkpoint("db-verify")
+            phases["database"], clock = time.monotonic() - clock, time.monotonic()
+            phases.update({f"database: {k}": v for k, v in result.phases.items()})
         if plan.files:
             progress("files", 0, None)
             restore_tree(site.restic, snap, manifest.files.root, new_path)
             carry_over(live_path, new_path, site.config.exclude)
             checkpoint("files-restore")
+            phases["files"], clock = time.monotonic() - clock, time.monotonic()
         journal.purge(config.state_dir, site.name, lambda: admin or site.database)
     except BaseException:
         journal.recover(config.state_dir, site.name, lambda: admin or site.database,
@@ -176,10 +184,12 @@ def _restore_locked(config: Config, site: Site, options: RestoreOptions, confirm
                          new=_identity(new_path)) if plan.files else None,
     })
     journal.swap(config.state_dir, swapping, admin or site.database)
+    phases["swap"] = time.monotonic() - clock
     return RestoreResult(
         plan=plan, done=True, safety_snapshot=safety,
         rollback_database=old_db if plan.database else None,
         rollback_folder=swapping.files.sink if swapping.files else None,
+        phases={k: round(v, 2) for k, v in phases.items()},
     )
 
 
