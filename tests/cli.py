@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -126,6 +128,37 @@ class SiteUnderTest:
     def snapshots(self) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = json.loads(self.ok("snapshots", "--json").stdout)
         return rows
+
+    def restic(self, *args: str) -> str:
+        """Plain ``restic ARGS...`` on the site's repository (what anyone with its password
+        can run); returns stdout."""
+        env = {**os.environ, "RESTIC_REPOSITORY": str(self.tmp / "repo"),
+               "RESTIC_PASSWORD_FILE": str(self.config.parent / "default.password")}
+        return subprocess.run(["restic", *args], env=env, capture_output=True, text=True,
+                              check=True).stdout
+
+    def rewrite_snapshot(self, source: str, change: Callable[[Path], object],
+                         tags: str = "flowsafe,site:itflow,reason:nightly",
+                         keep_signature: bool = True) -> str:
+        """What anyone with the repository password can do: a new snapshot from an old
+        one's files, altered by ``change`` (given the staging copy), with its signature tag
+        copied or not, and the old snapshot's time. Returns the new snapshot's id."""
+        listed = json.loads(self.restic("snapshots", "--json", source))[0]
+        staging = self.tmp / "state" / "staging" / "itflow"
+        copy_root = self.tmp / f"copy-{len(list(self.tmp.glob('copy-*')))}"
+        self.restic("restore", source, "--target", str(copy_root), "--include", str(staging))
+        copy = copy_root / str(staging).lstrip("/")
+        change(copy)
+        shutil.copytree(copy, staging)
+        extra = [t for t in listed["tags"] if t.startswith("sig:")] if keep_signature else []
+        stamp = datetime.fromisoformat(listed["time"]).astimezone().strftime(
+            "%Y-%m-%d %H:%M:%S")
+        out = self.restic("backup", "--json", "--tag", ",".join([tags, *extra]), "--time",
+                          stamp, str(staging), str(self.sample.path), "--exclude",
+                          str(self.sample.path / "uploads" / "tmp"))
+        shutil.rmtree(staging)
+        summary = next(json.loads(line) for line in out.splitlines() if '"summary"' in line)
+        return str(summary["snapshot_id"])
 
 
 def edit_config(path: Path, *, after: dict[str, str] | None = None,

@@ -399,11 +399,11 @@ def test_export_refuses_a_name_itflow_cannot_restore(site: Archived) -> None:
 
 
 def test_export_of_a_damaged_snapshot_writes_nothing(site: Archived) -> None:
-    _tampered_snapshot(site)
+    tampered = _tampered_snapshot(site)
     out = site.tmp / "tampered"
     out.mkdir()
-    done = site.run("archive", "export", "latest", "--out", str(out / "x.zip"))
-    assert done.returncode == 3 and "table clients" in done.stderr, done.stderr
+    done = site.run("archive", "export", tampered, "--out", str(out / "x.zip"))
+    assert done.returncode == 3 and "'clients': chunk" in done.stderr, done.stderr
     assert list(out.iterdir()) == [] and state_leftovers(site) == []
 
 

@@ -12,7 +12,6 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
-from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -116,34 +115,21 @@ def test_damaged_pack_file(site: Drilled) -> None:
     assert any(detail for detail in failed.values())
 
 
-def _tampered_snapshot(site: Drilled, keep_signature: bool = True) -> None:
+def _tampered_snapshot(site: SiteUnderTest, keep_signature: bool = True) -> str:
     """A newer backup whose clients table file no longer matches its manifest's digests
-    (its signature copied from the original, or none)."""
-    staging = site.tmp / "state" / "staging" / "itflow"
-    env = {**os.environ, "RESTIC_REPOSITORY": str(site.tmp / "repo"),
-           "RESTIC_PASSWORD_FILE": str(site.config.parent / "default.password")}
-    listed = json.loads(subprocess.run(["restic", "snapshots", "--json", "latest"], env=env,
-                                       check=True, capture_output=True, text=True).stdout)[0]
-    subprocess.run(["restic", "restore", listed["id"], "--target", str(site.tmp / "copy"),
-                    "--include", str(staging)], env=env, check=True, capture_output=True)
-    copy = site.tmp / "copy" / str(staging).lstrip("/")
-    table = copy / "db" / "tables" / "clients.sql"
-    table.write_bytes(table.read_bytes().replace(b"VALUES (", b"VALUES  (", 1))
-    shutil.copytree(copy, staging)
-    tags = ["flowsafe", "site:itflow", "reason:tampered"]
-    if keep_signature:
-        tags += [t for t in listed["tags"] if t.startswith("sig:")]
-    stamp = datetime.fromisoformat(listed["time"]).astimezone().strftime("%Y-%m-%d %H:%M:%S")
-    subprocess.run(["restic", "backup", "-q", "--tag", ",".join(tags), "--time", stamp,
-                    str(staging), str(site.sample.path)], env=env, check=True,
-                   capture_output=True)
-    shutil.rmtree(staging)
+    (its signature copied from the original, or none); returns its id."""
+    def damage(copy: Path) -> None:
+        table = copy / "db" / "tables" / "clients.sql"
+        table.write_bytes(table.read_bytes().replace(b"VALUES (", b"VALUES  (", 1))
+
+    return site.rewrite_snapshot(site.snapshots()[-1]["id"], damage,
+                                 "flowsafe,site:itflow,reason:tampered", keep_signature)
 
 
 def test_altered_table_file(site: Drilled) -> None:
     _backup(site)
-    _tampered_snapshot(site)
-    code, checks = site.drill()
+    tampered = _tampered_snapshot(site)
+    code, checks = site.drill(tampered)
     assert code == 3
     assert checks["load database"]["result"] == "failed"
     assert "'clients': chunk" in checks["load database"]["detail"]
@@ -152,12 +138,12 @@ def test_altered_table_file(site: Drilled) -> None:
 
 def test_an_unsigned_snapshot_is_not_drilled(site: Drilled) -> None:
     _backup(site)
-    _tampered_snapshot(site, keep_signature=False)
-    code, checks = site.drill()
+    tampered = _tampered_snapshot(site, keep_signature=False)
+    code, checks = site.drill(tampered)
     assert code == 3
     assert checks["read manifest"]["result"] == "failed"
     assert "is not signed" in checks["read manifest"]["detail"]
-    code, checks = site.drill("--trust-unsigned")
+    code, checks = site.drill(tampered, "--trust-unsigned")
     assert code == 3 and "NOT verified" in checks["read manifest"]["detail"]
     assert checks["load database"]["result"] == "failed"
 

@@ -66,8 +66,10 @@ def test_every_site_by_default(two_sites: Path, mariadb_server: PrivateServer) -
     plain = {"COLUMNS": "80"}  # and stdout is a pipe: plain, unwrapped lines
     status = flowsafe(config, "status", env=plain)
     assert status.returncode == 0, status.stdout + status.stderr
-    assert [line.split()[:3] for line in status.stdout.splitlines() if "site" in line][:2] == [
-        ["OK", "site", "itflow"], ["OK", "site", "other"]]
+    assert [line.split()[:3] for line in status.stdout.splitlines()
+            if line.split()[1:2] == ["site"]] == [
+        ["WARNING", "site", "itflow"], ["WARNING", "site", "other"]]  # never drilled
+    assert status.stdout.count("never drilled: run `flowsafe drill --site") == 2
     pruned = flowsafe(config, "prune", "--dry-run")
     assert pruned.returncode == 0 and pruned.stdout.count("would remove 0 snapshots") == 2
 
@@ -108,7 +110,7 @@ def test_one_site_failing_does_not_stop_the_others(two_sites: Path) -> None:
             f"error: site other: no ITFlow install at {www / 'other'}: the folder does not "
             "exist; point --site at the ITFlow folder"]
         status = flowsafe(config, "status")
-        assert status.returncode == 1 and "OK site itflow" in status.stdout
+        assert status.returncode == 1 and "WARNING site itflow" in status.stdout, status
         assert status.stderr.startswith("error: site other: no ITFlow install at")
         assert flowsafe(config, "backup", "--site", "itflow").returncode == 0
         only = flowsafe(config, "backup", "--site", "other")

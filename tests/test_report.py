@@ -74,7 +74,7 @@ def test_html_renders_in_chromium(site: SiteUnderTest, tmp_path: Path) -> None:
     snapshot = site.snapshots()[0]["short_id"]
     for expected in (f"Backup report: site itflow, {THIS_MONTH}", "What is protected",
                      "ITFlow version", "26.08", snapshot, "repository 'default'", "PASSED",
-                     "table digests", "Retention (per repository): keep 3 last, 7 daily",
+                     "table values", "Retention (per repository): keep 3 last, 7 daily",
                      "The master key is NOT escrowed", "Repository size", "Backup duration"):
         assert expected in text, expected
     assert dom.stdout.count("<svg") == 3
@@ -90,7 +90,7 @@ def test_pdf_has_the_same_content(site: SiteUnderTest, tmp_path: Path) -> None:
                           text=True, check=True).stdout
     snapshot = site.snapshots()[0]["short_id"]
     for expected in (f"Backup report: site itflow, {THIS_MONTH}", "What is protected",
-                     snapshot, "PASSED", "table digests", "Retention (per repository)",
+                     snapshot, "PASSED", "table values", "Retention (per repository)",
                      "Master key", "Repository size", "Backup duration"):
         assert expected in text, expected
     for secret in _secrets(site):

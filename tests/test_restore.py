@@ -9,7 +9,6 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -194,13 +193,6 @@ def test_schema_guard(site: Site) -> None:
 # --- bad input ---------------------------------------------------------------------------
 
 
-def _plain_restic(site: Site, *args: str) -> str:
-    env = {**os.environ, "RESTIC_REPOSITORY": str(site.tmp / "repo"),
-           "RESTIC_PASSWORD_FILE": str(site.config.parent / "default.password")}
-    return subprocess.run(["restic", *args], env=env, capture_output=True, text=True,
-                          check=True).stdout
-
-
 def test_snapshot_references(site: Site) -> None:
     unknown = site.run("restore", "abcdef12", "--yes")
     assert unknown.returncode == 2 and "no snapshot 'abcdef12'" in unknown.stderr
@@ -212,8 +204,8 @@ def test_snapshot_references(site: Site) -> None:
     ids = {s["id"] for s in site.snapshots()}
     for n in range(17):
         (other / "f").write_text(str(n))
-        _plain_restic(site, "backup", "-q", str(other))
-    listed = json.loads(_plain_restic(site, "snapshots", "--json"))
+        site.restic("backup", "-q", str(other))
+    listed = json.loads(site.restic("snapshots", "--json"))
     foreign = [s["id"] for s in listed if s["id"] not in ids]
     first: dict[str, list[str]] = {}
     for snap_id in sorted(foreign):
@@ -256,29 +248,6 @@ def test_database_down_and_a_stock_vm_account(site: Site) -> None:
     assert "[sites.<name>.admin]" in denied.stderr
 
 
-def rewrite_snapshot(site: Site, source: str, change: Callable[[Path], object], tags: str,
-                     keep_signature: bool) -> str:
-    """What anyone with the repository password can do: a new snapshot from an old one's
-    files, altered by ``change`` (given the staging copy), with its signature tag copied
-    or not, and the old snapshot's time. Returns the new snapshot's id."""
-    listed = json.loads(_plain_restic(site, "snapshots", "--json", source))[0]
-    staging = site.state / "staging" / "itflow"
-    copy_root = site.tmp / f"copy-{len(list(site.tmp.glob('copy-*')))}"
-    _plain_restic(site, "restore", source, "--target", str(copy_root), "--include",
-                  str(staging))
-    copy = copy_root / str(staging).lstrip("/")
-    change(copy)
-    shutil.copytree(copy, staging)
-    extra = [t for t in listed["tags"] if t.startswith("sig:")] if keep_signature else []
-    stamp = datetime.fromisoformat(listed["time"]).astimezone().strftime("%Y-%m-%d %H:%M:%S")
-    out = _plain_restic(site, "backup", "--json", "--tag", ",".join([tags, *extra]), "--time",
-                        stamp, str(staging), str(site.sample.path), "--exclude",
-                        str(site.sample.path / "uploads" / "tmp"))
-    shutil.rmtree(staging)
-    summary = next(json.loads(line) for line in out.splitlines() if '"summary"' in line)
-    return str(summary["snapshot_id"])
-
-
 def _damage_clients(copy: Path) -> None:
     table = copy / "db" / "tables" / "clients.sql"
     table.write_bytes(table.read_bytes().replace(b"INSERT INTO", b"INSERT  INTO", 1))
@@ -287,13 +256,14 @@ def _damage_clients(copy: Path) -> None:
 def test_damaged_or_unsigned_snapshots_are_refused_before_the_swap(site: Site) -> None:
     tags = "flowsafe,site:itflow,reason:nightly"
     original = site.snapshots()[0]["id"]
-    signed = rewrite_snapshot(site, original, _damage_clients, tags, keep_signature=True)
-    unsigned = rewrite_snapshot(site, original, _damage_clients, tags, keep_signature=False)
+    signed = site.rewrite_snapshot(original, _damage_clients, tags, keep_signature=True)
+    unsigned = site.rewrite_snapshot(original, _damage_clients, tags, keep_signature=False)
     _mutate(site)
     before = site.snapshot_state()
     done = site.run("restore", signed, "--yes", "--no-safety-backup")
     assert done.returncode == 3, done.stderr
     assert "'clients': chunk" in done.stderr and "differs from the manifest" in done.stderr
+    assert "nothing was swapped: the live site is as it was" in done.stderr
     assert site.snapshot_state() == before
     assert site.leftovers() == []
 
@@ -309,7 +279,7 @@ def test_damaged_or_unsigned_snapshots_are_refused_before_the_swap(site: Site) -
         manifest.write_text(manifest.read_text().replace('"reason": "nightly"',
                                                          '"reason": "manual"'))
 
-    lying = rewrite_snapshot(site, original, forged, tags, keep_signature=True)
+    lying = site.rewrite_snapshot(original, forged, tags, keep_signature=True)
     done = site.run("restore", lying, "--yes", "--no-safety-backup")
     assert done.returncode == 3 and "does not match its signature" in done.stderr
     assert site.snapshot_state() == before
@@ -317,7 +287,7 @@ def test_damaged_or_unsigned_snapshots_are_refused_before_the_swap(site: Site) -
     def missing(copy: Path) -> None:
         (copy / "db" / "tables" / "clients.sql").unlink()
 
-    gone = rewrite_snapshot(site, original, missing, tags, keep_signature=True)
+    gone = site.rewrite_snapshot(original, missing, tags, keep_signature=True)
     done = site.run("restore", gone, "--yes", "--no-safety-backup")
     assert done.returncode == 3 and "clients.sql' is missing" in done.stderr
     assert site.snapshot_state() == before

@@ -17,6 +17,11 @@ class FlowsafeError(Exception):
 
     exit_code = EXIT_FAILED
 
+    def also(self, consequence: str) -> FlowsafeError:
+        """This error, its message followed by what it means where it was caught."""
+        self.args = (f"{self}; {consequence}",)
+        return self
+
 
 class ConfigError(FlowsafeError):
     """Bad configuration, bad arguments or a missing prerequisite. Exit code 2."""

@@ -1,7 +1,9 @@
 """The one place where flowsafe runs other programs.
 
-Every child gets ``PR_SET_PDEATHSIG`` = SIGKILL, so no restic, mariadb-dump or
-mariadbd outlives flowsafe, even after ``kill -9``. Argv is logged at DEBUG
+Every child gets ``PR_SET_PDEATHSIG`` = SIGKILL, so no restic, mariadb-dump, mariadbd
+or php outlives flowsafe, even after ``kill -9``. The kernel clears that signal when a
+process changes user, so a child that must run as another user is started as that user
+here (``account``), never left to switch itself (``mariadbd --user``). Argv is logged at DEBUG
 (argv never carries secrets: they travel in files and pipes). A failure raises
 ``ToolError`` with the last lines of the child's stderr. A child may run as another
 local account (with a clean environment), and ``run_lines`` runs one in its own

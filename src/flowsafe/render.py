@@ -214,10 +214,10 @@ def show_status(row: Any) -> None:
         out.print(f"  [red]{esc(row.problem)}[/]")
 
 
-def show_failures(outcomes: list[Any]) -> None:
-    """One line per site that failed, on stderr (what cron mail and the journal keep)."""
-    for outcome in outcomes:
-        err.print(f"[red]error:[/] site {esc(outcome.site)}: {esc(outcome.error)}")
+def show_failures(failures: Iterable[tuple[str, str | None]]) -> None:
+    """One line per (site, problem) on stderr (what cron mail and the journal keep)."""
+    for site, problem in failures:
+        err.print(f"[red]error:[/] site {esc(site)}: {esc(problem)}")
 
 
 def show_log(entries: list[Any]) -> None:

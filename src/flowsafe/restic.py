@@ -15,9 +15,11 @@ import json
 import logging
 import re
 import signal
+import subprocess
+import tarfile
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -529,11 +531,20 @@ class Restic:
                     while process.stdout.read(1 << 16):
                         pass  # what the reader left (tar padding): restic must not hit EPIPE
             except BaseException as exc:
+                broken = isinstance(exc, tarfile.TarError)  # restic stopped writing: exiting
+                with suppress(subprocess.TimeoutExpired):
+                    process.wait(_STOP_TIMEOUT if broken else 0)
                 died = process.poll()
                 stop(process, signal.SIGINT, _STOP_TIMEOUT)
+                if died == -signal.SIGPIPE:  # we stopped reading first: not restic's failure
+                    died = None
                 if died and isinstance(exc, Exception):  # the stream broke because restic did
                     errors.seek(0)
                     raise self._failure(died, errors.read()) from None
+                if broken:
+                    raise VerificationError(
+                        f"the tar stream of {path} that restic dump wrote is broken ({exc}); "
+                        "run `flowsafe drill` to check the repository") from None
                 raise
             code = process.wait()
             if code != 0:

@@ -15,7 +15,7 @@ from typing import Any, Literal
 from flowsafe import runs
 from flowsafe.config import Config
 from flowsafe.drill.record import DrillRecord
-from flowsafe.errors import ConfigError
+from flowsafe.errors import ConfigError, FlowsafeError
 from flowsafe.fleet.inventory import Inventory, SiteRecords, fleet, list_repository
 from flowsafe.fleet.inventory import site_repositories as repositories_of
 from flowsafe.mariadb.connection import connect
@@ -213,7 +213,10 @@ def site_status(config: Config, name: str, inventories: dict[str, Inventory],
     decrypted = [d.time for d in records.drills if d.credentials == "ok"]
     rollback = None
     if configured and main.exception is None:
-        rollback = rollback_status(config.state_dir, open_site(config, name))
+        try:
+            rollback = rollback_status(config.state_dir, open_site(config, name))
+        except FlowsafeError as exc:  # the site itself is gone or unreadable: the problem
+            problem = str(exc)
     return SiteStatus(
         site=name,
         last_backup=newest.time if newest else None,

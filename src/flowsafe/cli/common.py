@@ -100,6 +100,6 @@ def show_each(show: Callable[[T], None], json_out: bool
 
 def finish(run: FleetRun[Any]) -> None:
     """End a several-site run: one line per failed site, then its exit code."""
-    render.show_failures(run.failed)
+    render.show_failures((o.site, o.error) for o in run.failed)
     if run.exit_code:
         raise typer.Exit(run.exit_code)

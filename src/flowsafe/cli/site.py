@@ -153,6 +153,7 @@ def status(
     else:
         for row in rows:
             render.show_status(row)
+    render.show_failures((row.site, row.problem) for row in rows if not row.ok)
     if not all(row.ok for row in rows):
         raise typer.Exit(EXIT_FAILED)
 

@@ -32,6 +32,7 @@ import pymysql
 
 from flowsafe import execute, scratch
 from flowsafe.errors import FlowsafeError
+from flowsafe.local_users import Account
 from flowsafe.mariadb.connection import DbTarget
 
 log = logging.getLogger(__name__)
@@ -135,7 +136,7 @@ def _remove(folder: Path) -> None:
     shutil.rmtree(folder, ignore_errors=True)
 
 
-def _server_argv(folder: Path, sock: Path, user: str, fast: bool, packet: int) -> list[str]:
+def _server_argv(folder: Path, sock: Path, fast: bool, packet: int) -> list[str]:
     data = folder / "data"
     argv = [
         "mariadbd",
@@ -158,8 +159,6 @@ def _server_argv(folder: Path, sock: Path, user: str, fast: bool, packet: int) -
     ]
     if fast:
         argv += ["--innodb-flush-log-at-trx-commit=0", "--innodb-doublewrite=0", "--skip-sync-frm"]
-    if os.geteuid() == 0:
-        argv.append(f"--user={user}")
     return argv
 
 
@@ -228,9 +227,12 @@ def private_server(
             install.append(f"--auth-root-socket-user={user}")
         execute.run(install, hint="could not create a private MariaDB data folder")
         sock = sockets / "mysqld.sock"
+        # Started as its user, not with --user: a server that switches user itself loses
+        # the signal that makes it die with flowsafe (the kernel clears it on setuid).
         process = execute.spawn(
-            _server_argv(folder, sock, user, fast, packet), stdout=subprocess.DEVNULL,
+            _server_argv(folder, sock, fast, packet), stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL, die_with_parent=not keep,
+            account=Account.named(user) if os.geteuid() == 0 else None,
         )
         server = PrivateServer(folder, str(sock), "root" if os.geteuid() == 0 else user, process)
         _wait_ready(server)

@@ -167,9 +167,11 @@ def _restore_locked(config: Config, site: Site, options: RestoreOptions, confirm
             checkpoint("files-restore")
             phases["files"], clock = time.monotonic() - clock, time.monotonic()
         journal.purge(config.state_dir, site.name, lambda: admin or site.database)
-    except BaseException:
+    except BaseException as exc:
         journal.recover(config.state_dir, site.name, lambda: admin or site.database,
                         crashed=False)
+        if isinstance(exc, FlowsafeError):
+            raise exc.also("nothing was swapped: the live site is as it was") from None
         raise
     old_db = side_name(live_db, "old")
     swapping = entry.model_copy(update={
