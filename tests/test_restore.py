@@ -107,6 +107,9 @@ def test_full_restore_undo_redo_purge(site: Site) -> None:
 
     done = site.ok("restore", "latest", "--yes")
     assert "pre-restore backup" in done.stdout
+    assert re.search(r"time: safety backup [\d.]+ s, database [\d.]+ s \(reading [\d.]+ s, "
+                     r"waiting [\d.]+ s, indexes [\d.]+ s, checks [\d.]+ s\), files [\d.]+ s, "
+                     r"swap [\d.]+ s", done.stdout), done.stdout
     assert site.snapshot_state()[0] == backed_up[0]
     restored_tree = tree_state(site.sample.path)
     for path, entry in backed_up[1].items():
@@ -150,8 +153,15 @@ def test_db_only_and_files_only(site: Site) -> None:
     backed_up = site.snapshot_state()
     _mutate(site)
     changed = site.snapshot_state()
-    site.ok("restore", "latest", "--db-only", "--yes", "--no-safety-backup")
+    result = json.loads(site.ok("restore", "latest", "--db-only", "--yes",
+                                "--no-safety-backup", "--json").stdout)
+    assert result["done"] and result["plan"]["database"] and not result["plan"]["files"]
+    assert set(result["phases"]) == {"database", "database: reading", "database: waiting",
+                                     "database: indexes", "database: checks", "swap"}
+    assert result["phases"]["database"] >= result["phases"]["database: reading"]
     assert site.snapshot_state() == (backed_up[0], changed[1])
+    asks = site.run("restore", "latest", "--json")
+    assert asks.returncode == 2 and "--json cannot ask" in asks.stderr
     site.ok("undo", "--yes")
     site.ok("restore", "latest", "--files-only", "--yes", "--no-safety-backup")
     db, tree = site.snapshot_state()

@@ -314,6 +314,22 @@ def show_restore(result: Any) -> None:
         out.print(f"  pre-restore backup: snapshot {result.safety_snapshot[:8]}")
     out.print(f"  kept for `flowsafe undo`: {esc(', '.join(kept))}")
     out.print("  `flowsafe undo --purge` deletes it once the site works.")
+    if result.phases:
+        out.print(f"  time: {esc(time_split(result.phases))}")
+
+
+def time_split(phases: dict[str, float]) -> str:
+    """'database 12.0 s (reading 1.0 s, waiting 7.2 s), files 5.0 s' from phase seconds
+    whose sub-phases are named '<phase>: <part>'."""
+    parts: dict[str, list[str]] = {}
+    for name, seconds in phases.items():
+        top, _, sub = name.partition(": ")
+        parts.setdefault(top, [])
+        if sub:
+            parts[top].append(f"{sub} {seconds:.1f} s")
+    return ", ".join(f"{top} {phases.get(top, 0):.1f} s" + (f" ({', '.join(subs)})" if subs
+                                                             else "")
+                     for top, subs in parts.items())
 
 
 def show_rollback(kept: Any, purge: bool) -> None:

@@ -12,6 +12,7 @@ from flowsafe.cli.app import app
 from flowsafe.cli.common import (
     CORES,
     JobsOpt,
+    JsonOpt,
     SigningKeyOpt,
     SiteOpt,
     SnapshotArg,
@@ -77,8 +78,12 @@ def restore(
                                  "safety snapshot too.")] = False,
     trust_unsigned: TrustUnsignedOpt = False,
     signing_key_file: SigningKeyOpt = None,
+    json_out: JsonOpt = False,
 ) -> None:
-    """Restore a site in place (plan, pre-restore backup, scratch build, swap), or elsewhere."""
+    """Restore a site in place (plan, pre-restore backup, scratch build, swap), or elsewhere.
+    With --json the plan and the result (with where the time went) are one JSON object."""
+    if json_out and not (yes or dry_run):
+        raise ConfigError("--json cannot ask for confirmation: add --yes (or --dry-run)")
     config = load()
     trusting = trust(trust_unsigned, signing_key_file)
     if (to_path is None) != (to_db is None):
@@ -93,7 +98,8 @@ def restore(
                                      trust=trusting)
 
         def approve(options: ElsewhereOptions, manifest: Manifest) -> bool:
-            render.show_elsewhere_plan(options, manifest)
+            if not json_out:
+                render.show_elsewhere_plan(options, manifest)
             return not dry_run and ask("Restore?", yes)  # a dry run never asks
 
         with render.progress_bars() as bars:
@@ -102,24 +108,30 @@ def restore(
             return
         if done is None:
             raise typer.Exit(EXIT_FAILED)
-        render.show_elsewhere(done)
+        if json_out:
+            render.print_json(done)
+        else:
+            render.show_elsewhere(done)
         return
     options = RestoreOptions(snapshot, db_only, files_only, dry_run, force,
                              not no_safety_backup, jobs, include_safety, trusting)
 
     def confirm(plan: Plan) -> bool:
-        render.show_plan(plan)
+        if not json_out:
+            render.show_plan(plan)
         return ask("Go ahead with this restore?", yes)
 
     with render.progress_bars() as bars:
         result = run_restore(config, site, options, confirm, bars)
-    if dry_run:
+    if json_out:
+        render.print_json(result)
+    elif dry_run:
         render.show_plan(result.plan)
-        return
-    if not result.done:
+    elif result.done:
+        render.show_restore(result)
+    if not result.done and not dry_run:
         render.err.print("restore cancelled; nothing changed")
         raise typer.Exit(EXIT_FAILED)
-    render.show_restore(result)
 
 
 @app.command()
