@@ -183,6 +183,7 @@ def test_bad_input(stranger: Stranger, sheet: Sheet, tmp_path: Path) -> None:
     assert bad.returncode == 2 and "is not empty" in bad.stderr and "--replace-existing" in \
         bad.stderr, bad.stderr
     assert stranger.tables() == ["mine"] and not stranger.to.exists()
+    assert not (stranger.state / "recover").exists()  # a re-run may not take it for its own
 
     bad = stranger.recover("--yes", "--db-socket", str(tmp_path / "none" / "mysqld.sock"))
     assert bad.returncode == 2 and "MariaDB is not running" in bad.stderr, bad.stderr

@@ -44,7 +44,7 @@ from flowsafe.recover.handover import Step, left_to_do
 from flowsafe.recover.progress import RecoverState
 from flowsafe.restic import Restic, Snapshot
 from flowsafe.restore.files import remove_landings
-from flowsafe.restore.run import ElsewhereOptions, run_restore_elsewhere
+from flowsafe.restore.run import ElsewhereOptions, check_target, run_restore_elsewhere
 from flowsafe.secret import write_private
 from flowsafe.sites import repository
 from flowsafe.swap.tables import drop_database
@@ -154,6 +154,7 @@ class _Found:
     state: RecoverState | None
     account: Account
     root: DbTarget  # root over the socket: who does the restore work
+    elsewhere: ElsewhereOptions
 
 
 def _find(config_path: Path, options: RecoverOptions, to: Path) -> tuple[_Found, RecoverPlan]:
@@ -171,20 +172,25 @@ def _find(config_path: Path, options: RecoverOptions, to: Path) -> tuple[_Found,
         raise ConfigError(f"site '{site}' is already configured here for "
                           f"{config.sites[site].path} (recovered already?): see `flowsafe "
                           "status`; to restore it again use `flowsafe restore`")
-    else:
-        _check_folder(to)
     checked = read_manifest(restic, snap, site, trust_for(config, site, options.trust))
     account = web_account(options.web_user, checked.manifest)
+    base_url = normal_base_url(options.base_url) if options.base_url else None
+    server = DbTarget(database=options.database, socket=options.socket, user=options.db_user)
+    elsewhere = ElsewhereOptions(snap.id, to, options.database, server,
+                                 replace_existing=options.replace_existing, jobs=options.jobs,
+                                 trust=options.trust, base_url=base_url)
+    if state is None:
+        _check_folder(to)
+        check_target(config, elsewhere, root.with_database(options.database))
     itflow = checked.manifest.itflow
     plan = RecoverPlan(site, snap.id, snap.time, itflow.app_version, itflow.schema_version,
                        restic.repo.display_url, checked.trust, to, options.database,
-                       options.db_user, account.name,
-                       normal_base_url(options.base_url) if options.base_url else None,
-                       state.phase if state else None)
-    return _Found(config, restic, site, snap, checked.manifest, state, account, root), plan
+                       options.db_user, account.name, base_url, state.phase if state else None)
+    return _Found(config, restic, site, snap, checked.manifest, state, account, root,
+                  elsewhere), plan
 
 
-def _restore(found: _Found, options: RecoverOptions, plan: RecoverPlan, root: DbTarget,
+def _restore(found: _Found, plan: RecoverPlan, root: DbTarget,
              progress_fn: ProgressFn) -> RecoverState:
     state_dir = found.config.state_dir
     if found.state is not None:  # restoring: what the interrupted run made is its own
@@ -195,11 +201,8 @@ def _restore(found: _Found, options: RecoverOptions, plan: RecoverPlan, root: Db
     state = RecoverState(site=found.site, snapshot=found.snap.id, to=plan.to,
                          database=plan.database, phase="restoring")
     progress.write(state_dir, state)
-    server = DbTarget(database=plan.database, socket=options.socket, user=plan.app_user)
-    run_restore_elsewhere(found.config, found.site, ElsewhereOptions(
-        found.snap.id, plan.to, plan.database, server, replace_existing=options.replace_existing,
-        jobs=options.jobs, trust=options.trust, base_url=plan.base_url),
-        lambda _options, _manifest: True, progress_fn)
+    run_restore_elsewhere(found.config, found.site, found.elsewhere,
+                          lambda _options, _manifest: True, progress_fn)
     checkpoint("recover-restore")
     state = state.at("restored")
     progress.write(state_dir, state)
@@ -259,7 +262,7 @@ def run_recover(config_path: Path, options: RecoverOptions,
         if state is None or not state.reached("restored"):
             save_config(found.config, config_path)  # attached: `flowsafe snapshots` works
             checkpoint("recover-attach")
-            state = _restore(found, options, plan, root, progress_fn)
+            state = _restore(found, plan, root, progress_fn)
         chown_tree(to, found.account.uid, found.account.gid)
         checkpoint("recover-owner")
         if not state.reached("verified"):

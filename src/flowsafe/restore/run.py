@@ -293,7 +293,7 @@ class ElsewhereResult:
     trust: str
 
 
-def _check_free(config: Config, options: ElsewhereOptions, admin: DbTarget) -> bool:
+def check_target(config: Config, options: ElsewhereOptions, admin: DbTarget) -> bool:
     """Refuse a target that is not new (before anything is asked or changed); returns
     whether the database holds something that ``--replace-existing`` lets go."""
     path = options.to_path.absolute()
@@ -328,7 +328,7 @@ def run_restore_elsewhere(config: Config, site_name: str | None, options: Elsewh
     snap = resolve(restic, site, options.snapshot)
     checked = read_manifest(restic, snap, site, trust_for(config, site, options.trust))
     manifest = checked.manifest
-    holds = _check_free(config, options, admin)
+    holds = check_target(config, options, admin)
     if not confirm(options, manifest):
         return None
     if holds:
