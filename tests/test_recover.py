@@ -255,6 +255,28 @@ def test_attached_config_reads_the_repository(stranger: Stranger, sheet: Sheet) 
     assert drill.returncode == 0, drill.stderr
 
 
+def test_restore_elsewhere_uses_an_empty_database_and_an_application_account(
+        stranger: Stranger, sheet: Sheet) -> None:
+    attach = flowsafe(stranger.config, "init", "--repo", str(sheet.repo),
+                      "--repo-password-file", str(sheet.password), "--state-dir",
+                      str(stranger.state))
+    assert attach.returncode == 0, attach.stderr
+    with connect(stranger.server.target()) as conn, conn.cursor() as cur:
+        cur.execute(f"CREATE DATABASE `{stranger.database}`")  # made by the admin first
+    where = ("restore", "latest", "--to-path", str(stranger.to), "--to-db", stranger.database,
+             "--db-socket", stranger.server.socket, "--db-user", "itflow_app",
+             "--signing-key-file", str(sheet.signing_key))
+    done = flowsafe(stranger.config, *where, "--yes")
+    assert done.returncode == 0, done.stderr
+    php = (stranger.to / "config.php").read_text()
+    assert "$dbusername = 'itflow_app';" in php and len(_app_password(php)) == 32
+    assert db_state(stranger.server.target(stranger.database)) == db_state(sheet.old.target)
+    dry = flowsafe(stranger.config, *where[:2], "--to-path", str(stranger.to.parent / "x"),
+                   *where[4:], "--dry-run")  # no terminal, no --yes: a dry run never asks
+    assert dry.returncode == 2 and "is not empty" in dry.stderr, dry.stderr
+    assert "Traceback" not in dry.stderr
+
+
 def test_cron_lines_follow_the_release(tmp_path: Path) -> None:
     assert cron_lines(tmp_path, "www-data") == []
     (tmp_path / "scripts").mkdir()
