@@ -205,9 +205,15 @@ def test_a_key_that_does_not_match_keeps_the_restore(stranger: Stranger,
     assert bad.returncode == 3, bad.stderr
     assert "does not match site 'itflow'" in bad.stderr and "the restore stays" in bad.stderr
     assert (stranger.to / "config.php").exists() and stranger.tables()
+    aside = stranger.to.with_name("aside")
+    stranger.to.rename(aside)
+    gone = stranger.recover("--yes")
+    assert gone.returncode == 2 and "which is gone now" in gone.stderr, gone.stderr
+    assert f"rm -rf {stranger.to}" in gone.stderr
+    aside.rename(stranger.to)
     done = stranger.recover("--yes")  # the right key finishes the job
     assert done.returncode == 0, done.stderr
-    assert "Finishing the recover" in done.stdout or "credentials decrypt" in done.stdout
+    assert "Finishing the recover" in done.stdout and "credentials decrypt" in done.stdout
 
 
 def test_killed_at_each_step_a_rerun_finishes(stranger: Stranger, sheet: Sheet) -> None:

@@ -68,12 +68,20 @@ def done(state_dir: Path, site: str) -> None:
     state_file(state_dir, site).unlink(missing_ok=True)
 
 
-def same_target(state_dir: Path, state: RecoverState, to: Path, database: str) -> None:
-    """Refuse a run whose target is not the interrupted recover's, saying what to clean."""
-    if state.to == to and state.database == database:
-        return
-    raise ConfigError(
-        f"a recover of site '{state.site}' into {state.to} and database '{state.database}' "
-        f"was interrupted ({state.phase}): run the same command again to finish it, or clean "
-        f"it first (rm -rf {state.to}; mariadb -e 'DROP DATABASE `{state.database}`'; "
-        f"rm {state_file(state_dir, state.site)})")
+def _cleaning(state_dir: Path, state: RecoverState) -> str:
+    return (f"rm -rf {state.to}; mariadb -e 'DROP DATABASE `{state.database}`'; "
+            f"rm {state_file(state_dir, state.site)}")
+
+
+def resumable(state_dir: Path, state: RecoverState, to: Path, database: str) -> None:
+    """Refuse to finish an interrupted recover for another target, or one whose restored
+    folder is gone, saying what to clean."""
+    if state.to != to or state.database != database:
+        raise ConfigError(
+            f"a recover of site '{state.site}' into {state.to} and database "
+            f"'{state.database}' was interrupted ({state.phase}): run the same command again "
+            f"to finish it, or clean it first ({_cleaning(state_dir, state)})")
+    if state.reached("restored") and not (to / "config.php").is_file():
+        raise ConfigError(
+            f"the interrupted recover of site '{state.site}' had restored {to}, which is gone "
+            f"now: clean what is left ({_cleaning(state_dir, state)}), then recover again")

@@ -166,7 +166,7 @@ def _find(config_path: Path, options: RecoverOptions, to: Path) -> tuple[_Found,
     site, snap = choice.choose(restic, options.site, options.snapshot)
     state = progress.read(config.state_dir, site)
     if state is not None:
-        progress.same_target(config.state_dir, state, to, options.database)
+        progress.resumable(config.state_dir, state, to, options.database)
         snap = resolve(restic, site, state.snapshot)
     elif site in config.sites:
         raise ConfigError(f"site '{site}' is already configured here for "
