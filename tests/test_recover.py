@@ -273,10 +273,11 @@ def test_restore_elsewhere_uses_an_empty_database_and_an_application_account(
     where = ("restore", "latest", "--to-path", str(stranger.to), "--to-db", stranger.database,
              "--db-socket", stranger.server.socket, "--db-user", "itflow_app",
              "--signing-key-file", str(sheet.signing_key))
-    done = flowsafe(stranger.config, *where, "--yes")
+    done = flowsafe(stranger.config, *where, "--base-url", "http://moved.example", "--yes")
     assert done.returncode == 0, done.stderr
     php = (stranger.to / "config.php").read_text()
     assert "$dbusername = 'itflow_app';" in php and len(_app_password(php)) == 32
+    assert "$config_base_url = 'moved.example';" in php
     assert db_state(stranger.server.target(stranger.database)) == db_state(sheet.old.target)
     dry = flowsafe(stranger.config, *where[:2], "--to-path", str(stranger.to.parent / "x"),
                    *where[4:], "--dry-run")  # no terminal, no --yes: a dry run never asks

@@ -417,6 +417,15 @@ def parse_config_php(path: Path) -> ConfigPhp:
     return config
 
 
+def base_url_value(value: str) -> str:
+    """``https://itflow.example.com/`` -> ``itflow.example.com``: ``$config_base_url`` holds
+    the host (and any path), never a scheme."""
+    host = re.sub(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", "", value.strip()).rstrip("/")
+    if not host or re.search(r"[\s'\"\\]", host):
+        raise ConfigError(f"--base-url {value!r} is not a host name (like itflow.example.com)")
+    return host
+
+
 def rewrite_settings(text: str, values: Mapping[str, str]) -> str:
     """``text`` with the values of the named plain assignments replaced, every other byte kept.
 

@@ -17,7 +17,6 @@ recover made and restores again; from there on it repeats the steps not yet done
 
 from __future__ import annotations
 
-import re
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,7 +31,7 @@ from flowsafe.errors import ConfigError, VerificationError
 from flowsafe.faults import checkpoint
 from flowsafe.init import InitOptions, attach_existing, run_init
 from flowsafe.itflow import login_check
-from flowsafe.itflow.config_php import parse_config_php
+from flowsafe.itflow.config_php import base_url_value, parse_config_php
 from flowsafe.keys.run import KeySource, check_key, load_key
 from flowsafe.local_users import Account, chown_tree
 from flowsafe.lock import site_lock
@@ -108,14 +107,6 @@ class RecoverResult:
     left_to_do: list[Step] = field(default_factory=list)
 
 
-def normal_base_url(value: str) -> str:
-    """``https://itflow.example.com/`` -> ``itflow.example.com`` (ITFlow keeps no scheme)."""
-    host = re.sub(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", "", value.strip()).rstrip("/")
-    if not host or re.search(r"[\s'\"\\]", host):
-        raise ConfigError(f"--base-url {value!r} is not a host name (like itflow.example.com)")
-    return host
-
-
 def web_account(name: str | None, manifest: Manifest) -> Account:
     """Who owns the tree and runs PHP: ``--web-user``, else the owner the snapshot
     recorded when that user exists here (and is not root), else www-data."""
@@ -174,7 +165,7 @@ def _find(config_path: Path, options: RecoverOptions, to: Path) -> tuple[_Found,
                           "status`; to restore it again use `flowsafe restore`")
     checked = read_manifest(restic, snap, site, trust_for(config, site, options.trust))
     account = web_account(options.web_user, checked.manifest)
-    base_url = normal_base_url(options.base_url) if options.base_url else None
+    base_url = base_url_value(options.base_url) if options.base_url else None
     server = DbTarget(database=options.database, socket=options.socket, user=options.db_user)
     elsewhere = ElsewhereOptions(snap.id, to, options.database, server,
                                  replace_existing=options.replace_existing, jobs=options.jobs,
