@@ -240,7 +240,8 @@ def test_killed_at_each_step_a_rerun_finishes(stranger: Stranger, sheet: Sheet) 
     assert not list(stranger.to.parent.glob(".itflow.landing-*"))
 
 
-def test_attached_config_reads_the_repository(stranger: Stranger, sheet: Sheet) -> None:
+def test_attached_config_reads_the_repository(stranger: Stranger, sheet: Sheet,
+                                              tmp_path: Path) -> None:
     attach = flowsafe(stranger.config, "init", "--repo", str(sheet.repo),
                       "--repo-password-file", str(sheet.password), "--state-dir",
                       str(stranger.state))
@@ -257,6 +258,13 @@ def test_attached_config_reads_the_repository(stranger: Stranger, sheet: Sheet) 
     missing = flowsafe(stranger.config, "key", "verify", "--site", "nosuch", "--key-file",
                        str(sheet.key))
     assert missing.returncode == 2 and "sites found: itflow" in missing.stderr
+    phrase = tmp_path / "phrase"
+    write_private(phrase, "a long export pass phrase\n")
+    export = flowsafe(stranger.config, "credentials", "export", "--format", "csv", "--out",
+                      str(tmp_path / "all.csv.age"), "--key-file", str(sheet.key),
+                      "--passphrase-file", str(phrase), "--signing-key-file",
+                      str(sheet.signing_key))
+    assert export.returncode == 0 and "Exported" in export.stdout, export.stderr
     drill = flowsafe(stranger.config, "drill", "--signing-key-file", str(sheet.signing_key),
                      "--key-file", str(sheet.key), "--json")
     assert drill.returncode == 0, drill.stderr
