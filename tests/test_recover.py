@@ -137,6 +137,9 @@ def test_dry_run_never_asks_and_changes_nothing(stranger: Stranger) -> None:
     dry = stranger.recover("--dry-run")
     assert dry.returncode == 0, dry.stderr
     assert "Recover site 'itflow'" in dry.stdout and "owned by www-data" in dry.stdout
+    planned = json.loads(stranger.recover("--dry-run", "--json").stdout)
+    assert planned["done"] is False and planned["plan"]["web_user"] == "www-data"
+    assert planned["plan"]["app_user"] == "itflow" and planned["plan"]["resuming"] is None
     assert not stranger.to.exists() and not stranger.config.exists()
     assert stranger.tables() == []
 
