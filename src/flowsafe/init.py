@@ -106,8 +106,9 @@ class _Attached:
 
 
 def _attach(config: Config, config_path: Path, url: str, repo_name: str,
-            password_option: Path | None) -> _Attached:
-    """Open (or create) the repository at ``url``; returns the config that names it."""
+            password_option: Path | None, create: bool = True) -> _Attached:
+    """Open (or, if ``create``, create) the repository at ``url``; returns the config that
+    names it."""
     known = config.repositories.get(repo_name)
     generated = False
     if password_option is not None:
@@ -140,6 +141,9 @@ def _attach(config: Config, config_path: Path, url: str, repo_name: str,
         except WrongPasswordError:
             if not generated:
                 raise
+        if created and not create:
+            raise ConfigError(f"there is no restic repository at {url}: check the URL (the "
+                              "recovery sheet names the off-site copy)")
         if created:
             restic.init()
         elif generated:
@@ -156,6 +160,16 @@ def _attach(config: Config, config_path: Path, url: str, repo_name: str,
     repo = repo.model_copy(update={"password_file": password_file})
     config = config.model_copy(update={"repositories": {**config.repositories, repo_name: repo}})
     return _Attached(config, repo_name, password_file, generated, created)
+
+
+def attach_existing(config_path: Path, url: str, password_file: Path,
+                    state_dir: Path | None) -> tuple[Config, str]:
+    """The config at ``config_path`` (or a new one) attached to the existing repository at
+    ``url``, not saved; returns it and the repository's name in it. Never creates one."""
+    config = _base_config(config_path, state_dir)
+    repo_name = _repository_entry(config, url, "default")
+    return _attach(config, config_path, url, repo_name, password_file, create=False).config, \
+        repo_name
 
 
 def _base_config(config_path: Path, state_dir: Path | None) -> Config:

@@ -68,8 +68,12 @@ def load_key(source: KeySource, restic: Restic, site: str) -> Secret:
 def site_database(config: Config, site_name: str | None, snapshot: str | None,
                   trust: TrustOptions, progress: ProgressFn
                   ) -> Iterator[tuple[str, Restic, DbTarget]]:
-    """The live database, or a snapshot's loaded into a private MariaDB (stopped after)."""
+    """The live database, or a snapshot's loaded into a private MariaDB (stopped after); a
+    site that is not installed here (a config only attached to its repository) is read
+    from its newest snapshot."""
     site, restic = site_repository(config, site_name)
+    if snapshot is None and site not in config.sites:
+        snapshot = "latest"
     if snapshot is None:
         yield site, restic, open_site(config, site).database
         return
@@ -98,7 +102,8 @@ class KeyReport:
         return self.fingerprint_matches is not False and not self.failed_ids
 
 
-def _check(site: str, restic: Restic, target: DbTarget, key: Secret) -> KeyReport:
+def check_key(site: str, restic: Restic, target: DbTarget, key: Secret) -> KeyReport:
+    """A key against the site's escrowed fingerprint and every credential in ``target``."""
     known = escrow.known_fingerprint(restic, site)
     with connect(target) as conn:
         found = decrypt_all(conn, key)
@@ -119,7 +124,7 @@ def run_unwrap(config: Config, site_name: str | None, email: str, password: Secr
             site, restic, target):
         with connect(target) as conn:
             key = users.unwrap(users.find(conn, email), password)
-        report = _check(site, restic, target, key)
+        report = check_key(site, restic, target, key)
     record = None
     if recipients or passphrase is not None:
         record, _ = escrow.save(restic, site, escrow.seal(key, recipients, passphrase), key)
@@ -150,7 +155,7 @@ def run_verify(config: Config, site_name: str | None, source: KeySource,
     """Check a candidate key against the fingerprint and every stored credential."""
     with site_database(config, site_name, snapshot, trust or TrustOptions(), progress) as (
             site, restic, target):
-        return _check(site, restic, target, load_key(source, restic, site))
+        return check_key(site, restic, target, load_key(source, restic, site))
 
 
 @dataclass(frozen=True)
@@ -237,7 +242,7 @@ def run_rewrap(config: Config, site_name: str | None, email: str, source: KeySou
         key = load_key(source, site.restic, site.name)
         with connect(site.database) as conn:
             account = users.find(conn, email)
-        checked = _check(site.name, site.restic, site.database, key)
+        checked = check_key(site.name, site.restic, site.database, key)
         if checked.fingerprint_matches is False or (checked.credentials and not checked.decrypted):
             raise VerificationError("the given key is not this site's master key (it does not "
                                     "match the fingerprint or decrypt any credential): "
