@@ -37,7 +37,7 @@ STEPS = (
     "1. Take a fresh Debian 12 server and log in as root.",
     f'2. Run the command under "{INSTALL_TITLE}". It installs git, make, MariaDB, restic, PHP '
     "and flowsafe.",
-    f"3. Save the repository password: run  umask 077; cat > {PASSWORD_FILE}  then type it "
+    f'3. Save the repository password: run "umask 077; cat > {PASSWORD_FILE}", then type it '
     "from this sheet (or scan its QR code), press Enter, then Ctrl-D.",
     f"4. Save the master key the same way in {KEY_FILE}. When the key is not on this sheet, "
     "follow the note under the repositories instead.",
