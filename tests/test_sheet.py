@@ -20,7 +20,6 @@ from flowsafe.secret import write_private
 from tests.cli import SiteUnderTest, edit_config
 from tests.s3 import S3Server
 
-README = Path(__file__).resolve().parent.parent / "README.md"
 SOURCE = "https://git.example.com/msp/flowsafe.git"
 OFFSITE_PASSWORD = "Il10Oo off-site password"
 
@@ -151,9 +150,3 @@ def test_sheet_settings_are_checked(sample: SampleSite, mariadb_server: PrivateS
     assert "At 'sheet.source': Value error, must be a git URL" in done.stderr
     assert "At 'sheet.instructions': Value error, must be plain printable text" in done.stderr
 
-
-def test_readme_repeats_the_sheet_steps_word_for_word() -> None:
-    section = README.read_text().split("## New server from the recovery sheet", 1)[1]
-    section = _flat(section.split("\n## ", 1)[0])
-    for step in STEPS:
-        assert step in section, step
