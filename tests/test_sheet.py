@@ -15,6 +15,7 @@ import pytest
 from flowsafe.execute import run
 from flowsafe.keys.sheet import STEPS
 from flowsafe.mariadb.instance import PrivateServer
+from flowsafe.offsite.placement import on_this_machine
 from flowsafe.sample import SampleSite, build_site
 from flowsafe.secret import write_private
 from tests.cli import SiteUnderTest, edit_config
@@ -42,7 +43,8 @@ def _read(pdf: Path) -> tuple[str, list[str]]:
 
 def _printed(text: str, secret: str) -> bool:
     """Whether the secret is on the sheet as its groups of 4, five to a line."""
-    groups = [secret[i:i + 4] for i in range(0, len(secret), 4)]
+    drawn = secret.replace(" ", "\u2423")  # a space inside a secret is drawn visibly
+    groups = [drawn[i:i + 4] for i in range(0, len(drawn), 4)]
     rows = [groups[i:i + 5] for i in range(0, len(groups), 5)]
     return all(re.search(r"\s+".join(re.escape(g) for g in row), text) for row in rows)
 
@@ -129,7 +131,8 @@ def test_sheet_of_a_site_with_and_without_an_offsite_copy(
     assert flat.count("This QR code holds the same string") == len(secrets)
     for secret in secrets:
         assert _printed(text, secret), secret
-    assert "1.1 capital i; 1.2 small L; 1.3 one; 1.4 zero; 2.1 capital O; 2.2 small o" in flat
+    assert ("1.1 capital i; 1.2 small L; 1.3 one; 1.4 zero; 2.1 capital O; 2.2 small o; "
+            "2.3 space") in flat
 
     without = tmp_path / "nopw.pdf"
     site.ok("key", "sheet", "--out", str(without), "--no-repository-password")
@@ -150,3 +153,12 @@ def test_sheet_settings_are_checked(sample: SampleSite, mariadb_server: PrivateS
     assert "At 'sheet.source': Value error, must be a git URL" in done.stderr
     assert "At 'sheet.instructions': Value error, must be plain printable text" in done.stderr
 
+
+
+@pytest.mark.parametrize(("url", "here"), [
+    ("/var/backups/flowsafe", True), ("local:/srv/restic", True), ("relative/repo", True),
+    ("s3:https://s3.example.com/bucket/itflow", False), ("s3:s3.amazonaws.com/bucket", False),
+    ("sftp:backup@vault.example.com:/srv/itflow", False), ("rest:http://127.0.0.1:8000/", False),
+    ("b2:bucket:itflow", False), ("rclone:remote:itflow", False)])
+def test_which_repositories_are_on_this_machine(url: str, here: bool) -> None:
+    assert on_this_machine(url) is here

@@ -20,7 +20,8 @@ from flowsafe.keys.sheet import INSTALL_TITLE, RECOVER_TITLE, SheetContent, Shee
 MONO_FONTS = (Path("/usr/share/fonts/truetype/dejavu/DejaVuSansMono-Bold.ttf"),
               Path("/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf"))
 LOOK_ALIKES = {"0": "zero", "O": "capital O", "o": "small o", "1": "one", "l": "small L",
-               "I": "capital i"}
+               "I": "capital i", " ": "space"}
+VISIBLE_SPACE = "\u2423"  # drawn for a space inside a secret (DejaVu has it, Courier not)
 GROUP = 4
 GROUPS_PER_LINE = 5
 QR_LABEL = "This QR code holds the same string as the text beside it."
@@ -50,10 +51,13 @@ def look_alikes(value: str) -> str:
     """Every look-alike character of the secret, by group and place, named."""
     found = [f"{i // GROUP + 1}.{i % GROUP + 1} {LOOK_ALIKES[c]}"
              for i, c in enumerate(value) if c in LOOK_ALIKES]
-    if " " in value:
-        found.append("the secret itself holds spaces: type it from the QR code")
     return ("Look-alikes (group.character): " + ("; ".join(found) if found else "none")
             + ".")
+
+
+def shown(value: str, font: str) -> str:
+    """The secret as drawn: a space inside it as a visible mark where the font has one."""
+    return value.replace(" ", VISIBLE_SPACE) if font != "Courier-Bold" else value
 
 
 class _Page:
@@ -99,7 +103,7 @@ class _Page:
 
     def secret(self, item: SheetSecret, font: str) -> None:
         value = item.value.reveal()
-        parts = groups(value)
+        parts = groups(shown(value, font))
         rows = [parts[i:i + GROUPS_PER_LINE] for i in range(0, len(parts), GROUPS_PER_LINE)]
         notes = simpleSplit(look_alikes(value), "Helvetica", 8.5, SECRET_WIDTH)
         height = max(22 + len(rows) * 24 + len(notes) * 11, QR_SIZE + 30) + 12
@@ -155,10 +159,11 @@ def _draw(canvas: Canvas, sheet: SheetContent) -> None:
             page.line(paragraph)
     if sheet.secrets:
         page.heading("Secrets")
-        page.line("Look-alike characters: 0 zero, O capital O, o small o, 1 one, l small L, "
-                  "I capital i. Under each secret: the ones it holds, by group and place "
-                  "(2.3 = group 2, 3rd character).", "Helvetica", 9)
-        page.line("In this font: " + "  ".join(LOOK_ALIKES), font, 14)
+        page.line("Look-alike characters, as the next line draws them: 0 zero, O capital O, "
+                  "o small o, 1 one, l small L, I capital i, and the mark for a space inside a "
+                  "secret. Under each secret: the ones it holds, by group and place (2.3 = "
+                  "group 2, 3rd character).", "Helvetica", 9)
+        page.line("In this font: " + "  ".join(shown(c, font) for c in LOOK_ALIKES), font, 14)
         page.y -= 6
         for item in sheet.secrets:
             page.secret(item, font)
