@@ -1,19 +1,21 @@
 """The recovery sheet read as a stranger would: the PDF rendered to PNG (pdftoppm), every
 QR code decoded (zbarimg) and compared with the secrets, the text (pdftotext) checked
 for the steps, the install command, the recover line, the repositories (off-site first),
-the last drill and the "not off-site" warning; and the README repeating the steps."""
+the last drill and the "not off-site" warning (the README repeats the steps: test_docs)."""
 
 from __future__ import annotations
 
 import json
 import re
 import shlex
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from flowsafe.drill.record import DrillRecord
 from flowsafe.execute import run
-from flowsafe.keys.sheet import STEPS
+from flowsafe.keys.sheet import STEPS, verified_line
 from flowsafe.mariadb.instance import PrivateServer
 from flowsafe.offsite.placement import on_this_machine
 from flowsafe.sample import SampleSite, build_site
@@ -139,6 +141,28 @@ def test_sheet_of_a_site_with_and_without_an_offsite_copy(
     text, codes = _read(without)
     assert codes == [] and "--age-identity" not in text
     assert "neither on this sheet nor escrowed" in _flat(text)
+
+    phrase = tmp_path / "secrets" / "escrow.pass"
+    write_private(phrase, "escrow pass phrase\n")
+    site.ok("key", "escrow", "--key-file", str(key), "--passphrase-file", str(phrase))
+    escrowed = tmp_path / "escrowed.pdf"
+    site.ok("key", "sheet", "--out", str(escrowed))
+    flat = _flat(_read(escrowed)[0])
+    assert recover.replace("--key-file /root/master.key", "--age-identity /root/age.identity") \
+        in flat
+    assert "The master key is not on this sheet: it is escrowed in the repository." in flat
+
+
+def test_the_verified_line_says_what_the_drills_proved() -> None:
+    def drill(day: int, ok: bool) -> DrillRecord:
+        return DrillRecord(datetime(2026, 11, day, tzinfo=UTC), "itflow", f"{day:08x}", ok)
+
+    assert verified_line([]).startswith("Never drilled: nobody has proven")
+    assert verified_line([drill(1, True), drill(2, False)]) == (
+        "Verified restorable on 2026-11-01 (drill of snapshot 00000001). The last drill, on "
+        "2026-11-02, FAILED.")
+    assert verified_line([drill(3, False)]) == (
+        "Never verified restorable. The last drill, on 2026-11-03, FAILED.")
 
 
 def test_sheet_settings_are_checked(sample: SampleSite, mariadb_server: PrivateServer,

@@ -114,24 +114,32 @@ def verified_line(drills: list[DrillRecord]) -> str:
         return ("Never drilled: nobody has proven that these backups restore. Run flowsafe "
                 "drill on the old server, if it still exists.")
     line = (f"Verified restorable on {passed[-1].time:%Y-%m-%d} (drill of snapshot "
-            f"{passed[-1].snapshot})." if passed else "Never verified restorable:")
+            f"{passed[-1].snapshot})." if passed else "Never verified restorable.")
     if not drills[-1].ok:
         line += f" The last drill, on {drills[-1].time:%Y-%m-%d}, FAILED."
     return line
 
 
-def _drills(restics: list[Restic], site: str) -> tuple[list[DrillRecord], list[str]]:
-    """Every recorded drill of the site in these repositories (oldest first), and the
-    repositories that could not be read."""
-    found: list[DrillRecord] = []
+@dataclass(frozen=True)
+class _Records:
+    drills: list[DrillRecord]  # oldest first, from every repository of the site
+    escrowed: bool
+    unread: list[str]  # repositories that could not be read, and why
+
+
+def _records(restics: list[Restic], site: str) -> _Records:
+    """The site's drills and whether its key is escrowed, in any of these repositories."""
+    drills: list[DrillRecord] = []
+    escrowed = False
     unread = []
     for restic in restics:
         try:
-            found += history(restic, site)
+            drills += history(restic, site)
+            escrowed = escrowed or bool(escrow.records(restic, site))
         except FlowsafeError as exc:
-            unread.append(f"could not read the drill records in {restic.repo.display_url}: "
-                          f"{exc}")
-    return sorted(found, key=lambda d: d.time), unread
+            unread.append(f"could not read the drill and key records in "
+                          f"{restic.repo.display_url}: {exc}")
+    return _Records(sorted(drills, key=lambda d: d.time), escrowed, unread)
 
 
 def _recover_line(site: str, repo_url: str, target: str, database: str,
@@ -141,11 +149,11 @@ def _recover_line(site: str, repo_url: str, target: str, database: str,
                        *key_option.split(), "--yes"])
 
 
-def _key(restic: Restic, site: str, key: Secret | None) -> tuple[str, str | None]:
+def _key(key: Secret | None, escrowed: bool) -> tuple[str, str | None]:
     """The recover line's key option, and a note when the key is not on the sheet."""
     if key is not None:
         return f"--key-file {KEY_FILE}", None
-    if escrow.records(restic, site):
+    if escrowed:
         return f"--age-identity {IDENTITY_FILE}", (
             "The master key is not on this sheet: it is escrowed in the repository. Put the "
             f"age identity it was sealed for (AGE-SECRET-KEY-..., kept off the old server) in "
@@ -163,10 +171,9 @@ def build(config: Config, site: str, *, created: datetime, key: Secret | None,
     found = placements(config, site)
     restics = {p.name: repository(config, p.name) for p in found}
     opened = open_site(config, site)
-    first = restics[found[0].name]
-    key_option, key_note = _key(first, site, key)
-    drills, unread = _drills(list(restics.values()), site)
-    warnings = [w for w in (offsite_warning(config, site),) if w] + unread
+    records = _records(list(restics.values()), site)
+    key_option, key_note = _key(key, records.escrowed)
+    warnings = [w for w in (offsite_warning(config, site),) if w] + records.unread
     source = install_source(config)
     if source is None:
         warnings.append("this sheet does not say where to clone flowsafe from: set [sheet] "
@@ -189,7 +196,8 @@ def build(config: Config, site: str, *, created: datetime, key: Secret | None,
     if key is not None:
         secrets.append(SheetSecret("ITFlow master encryption key", key))
     return SheetContent(
-        site=site, created=created, host=socket.gethostname(), verified=verified_line(drills),
+        site=site, created=created, host=socket.gethostname(),
+        verified=verified_line(records.drills),
         warnings=warnings, install=install_command(source),
         recover=_recover_line(site, found[0].url, str(opened.install.path),
                               opened.database.database, key_option),
