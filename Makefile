@@ -36,8 +36,7 @@ test: deps $(STAMP) lint
 
 bench: deps $(STAMP)
 	$(VENV)/bin/python -m bench.backup
-	$(VENV)/bin/python -m bench.restore
-	$(VENV)/bin/python -m bench.drill
+	$(VENV)/bin/python -m bench.speed
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

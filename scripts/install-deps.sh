@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the system packages flowsafe needs, only when missing (Debian 12 / Ubuntu).
 #   install-deps.sh run   what a server running flowsafe needs (make install): restic, the
-#                         MariaDB client, PHP CLI with mysqli and zip, python3-venv, git, and
+#                         MariaDB client, PHP CLI with mysqli and zip (ITFlow's AES archives),
+#                         python3-venv, git, and
 #                         DejaVu Sans Mono for the recovery sheet
 #   install-deps.sh       the same plus what the tests and the demo use (make test, make demo):
 #                         MariaDB server, chromium (renders the HTML report), poppler-utils
