@@ -2,8 +2,7 @@
 # Installs the system packages flowsafe needs, only when missing (Debian 12 / Ubuntu).
 #   install-deps.sh run   what a server running flowsafe needs (make install): restic, the
 #                         MariaDB client, PHP CLI with mysqli and zip (ITFlow's AES archives),
-#                         python3-venv, git, and
-#                         DejaVu Sans Mono for the recovery sheet
+#                         python3-venv, git, and DejaVu Sans Mono for the recovery sheet
 #   install-deps.sh       the same plus what the tests and the demo use (make test, make demo):
 #                         MariaDB server, chromium (renders the HTML report), poppler-utils
 #                         (pdftotext, pdftoppm) and zbar-tools (reads the sheet's QR codes)
