@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from flowsafe.config import Config, SheetSettings, load_config, render_config, save_config
 from flowsafe.drill.record import DrillRecord
 from flowsafe.execute import run
 from flowsafe.keys.sheet import STEPS, verified_line
@@ -186,3 +187,12 @@ def test_sheet_settings_are_checked(sample: SampleSite, mariadb_server: PrivateS
     ("b2:bucket:itflow", False), ("rclone:remote:itflow", False)])
 def test_which_repositories_are_on_this_machine(url: str, here: bool) -> None:
     assert on_this_machine(url) is here
+
+
+def test_sheet_settings_survive_the_config_being_written_again(tmp_path: Path) -> None:
+    sheet = SheetSettings(source=SOURCE, instructions="Call +1 555 0100.\n'Templates' \"here\"")
+    config = Config(sheet=sheet)
+    path = tmp_path / "flowsafe.toml"
+    save_config(config, path)
+    assert load_config(path).sheet == sheet
+    assert "[sheet]" not in render_config(Config())  # only written when set

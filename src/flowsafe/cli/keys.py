@@ -166,7 +166,7 @@ def key_sheet(
     site: SiteOpt = None,
     repository_password: Annotated[bool, typer.Option(
         "--repository-password/--no-repository-password",
-        help="Include the repository password.")] = True,
+        help="Include the repositories' passwords and backend credentials.")] = True,
     key_file: KeyFileOpt = None,
     age_identity: IdentityOpt = None,
     escrow_passphrase_file: EscrowPassOpt = None,

@@ -191,8 +191,9 @@ def build(config: Config, site: str, *, created: datetime, key: Secret | None,
             passwords.setdefault(Secret.from_file(repo.password_file), []).append(place.name)
             variables += [SheetSecret(f"{name} of repository '{place.name}'",
                                       Secret(repo.environment[name])) for name in needed]
-    secrets = [SheetSecret("Password of repository " + ", ".join(f"'{n}'" for n in names),
-                           password) for password, names in passwords.items()] + variables
+    secrets = [SheetSecret("Password of repository " + ", ".join(f"'{n}'" for n in names)
+                           + (" (the Recover command's)" if n == 0 else ""), password)
+               for n, (password, names) in enumerate(passwords.items())] + variables
     if key is not None:
         secrets.append(SheetSecret("ITFlow master encryption key", key))
     return SheetContent(
