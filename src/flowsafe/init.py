@@ -25,6 +25,7 @@ from flowsafe.errors import ConfigError
 from flowsafe.itflow.site import read_site, schema_version_in_use
 from flowsafe.mariadb import accounts
 from flowsafe.mariadb.connection import DbTarget, connect
+from flowsafe.offsite.placement import offsite_warning
 from flowsafe.restic import WrongPasswordError
 from flowsafe.secret import write_private
 from flowsafe.sites import database_target, repository
@@ -71,6 +72,7 @@ class InitResult:
     signing_key_file: Path | None = None
     signing_key_made: bool = False
     admin_note: str | None = None  # who restores and drills create databases as, and why
+    offsite_note: str | None = None  # set when every repository of the site is on this machine
 
 
 def site_name_for(path: Path) -> str:
@@ -233,6 +235,7 @@ def run_init(config_path: Path, options: InitOptions) -> InitResult:
         signing_key_file=key_file,
         signing_key_made=made,
         admin_note=admin_note,
+        offsite_note=offsite_warning(config, name),
     )
 
 

@@ -476,13 +476,14 @@ def show_key_report(report: Any) -> None:
     if report.fingerprint_known:
         verdict = "matches" if report.fingerprint_matches else "[red]does NOT match[/]"
         out.print(f"Site {site}: the key {verdict} the escrowed key's fingerprint.")
-    else:
+    elif not report.escrow_record:
         out.print(f"Site {site}: no fingerprint known yet (escrow the key to record one).")
     line = f"{report.decrypted} of {report.credentials} stored credentials decrypt with it."
     out.print(line if not report.failed_ids else f"[red]{line}[/] Failing ids: "
               f"{esc(report.failed_ids[:10])}")
     if report.escrow_record:
-        out.print(f"Escrowed in the repository (record {report.escrow_record[:8]}).")
+        first = "" if report.fingerprint_known else "; its fingerprint is recorded from now on"
+        out.print(f"Escrowed in the repository (record {report.escrow_record[:8]}){first}.")
 
 
 def show_archive(report: Any) -> None:

@@ -51,7 +51,8 @@ KeyFileOpt = Annotated[Path | None, typer.Option(
 EscrowPassOpt = Annotated[Path | None, typer.Option(
     "--escrow-passphrase-file", help="File with the passphrase the key was escrowed with.")]
 SharesOpt = Annotated[Path | None, typer.Option(
-    "--shares", help="A file of SLIP-39 mnemonics, one a line.")]
+    "--shares", help="A file of SLIP-39 mnemonics, one a line, as `key escrow --print-shares` "
+    "prints them ('#' lines and a 'Share N:' prefix are ignored).")]
 TrustUnsignedOpt = Annotated[bool, typer.Option(
     "--trust-unsigned",
     help="Accept a snapshot without a valid signature (you know where it came from).")]

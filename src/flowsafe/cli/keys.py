@@ -113,11 +113,14 @@ def key_escrow(
         parts = print_shares.lower().split("-of-")
         if len(parts) != 2 or not all(p.isdigit() for p in parts):
             raise ConfigError("--print-shares takes K-of-N, e.g. 2-of-3")
-        for number, mnemonic in enumerate(
-                run_shares(config, site, source, int(parts[0]), int(parts[1])), 1):
-            render.out.print(f"Share {number}: {mnemonic}", highlight=False)
-        render.out.print(f"Any {parts[0]} of these {parts[1]} shares recover the key. Give "
-                         "each to a different person; store none on this machine.")
+        mnemonics = run_shares(config, site, source, int(parts[0]), int(parts[1]))
+        render.out.print(f"# Any {parts[0]} of these {parts[1]} shares recover the key. Give "
+                         "each to a different person; store none on this machine. A file of "
+                         "these lines (or of any K shares) works with --shares.",
+                         markup=False, soft_wrap=True)
+        for number, mnemonic in enumerate(mnemonics, 1):
+            render.out.print(f"# Share {number} of {parts[1]}:", markup=False)
+            render.out.print(mnemonic, markup=False, soft_wrap=True)
         return
     record = run_escrow(config, site, source, age_recipient or [], optional_secret(passphrase_file))
     render.out.print(f"Escrowed the master key in the repository (record {record[:8]}).")
@@ -152,19 +155,23 @@ def key_sheet(
     site: SiteOpt = None,
     repository_password: Annotated[bool, typer.Option(
         "--repository-password/--no-repository-password",
-        help="Include the repository password.")] = True,
+        help="Include the repositories' passwords and backend credentials.")] = True,
     key_file: KeyFileOpt = None,
     age_identity: IdentityOpt = None,
     escrow_passphrase_file: EscrowPassOpt = None,
     shares: SharesOpt = None,
 ) -> None:
-    """A printable recovery sheet (repository password and, given a key source, the key)."""
+    """A printable recovery sheet for a new server: the steps, the install command, the one
+    `flowsafe recover` line, every repository (off-site first), the last drill, and the
+    repository passwords and (given a key source) the master key as text and QR code."""
     given = any((key_file, age_identity, escrow_passphrase_file, shares))
     source = key_source(key_file, age_identity, escrow_passphrase_file, shares) if given else None
-    path = run_sheet(load(), site, out, repository_password=repository_password,
-                     source=source)
-    render.out.print(f"Wrote {render.esc(path)} (mode 0600). Print it, lock it away, then delete "
-                     f"the file: shred -u {render.esc(path)}")
+    warnings = run_sheet(load(), site, out, repository_password=repository_password,
+                         source=source)
+    for warning in warnings:
+        render.err.print(f"[yellow]warning:[/] {render.esc(warning)} (also on the sheet)")
+    render.out.print(f"Wrote {render.esc(out)} (mode 0600). Print it, lock it away, then delete "
+                     f"the file: shred -u {render.esc(out)}")
 
 
 @key_app.command("rewrap")

@@ -22,18 +22,18 @@ from flowsafe.catalog import (
     staging_path,
     trust_for,
 )
-from flowsafe.config import Config
+from flowsafe.config import Config, select_site
 from flowsafe.errors import ConfigError, VerificationError
-from flowsafe.keys import escrow, fingerprint, users
+from flowsafe.keys import escrow, fingerprint, sheet, users
 from flowsafe.keys.credentials import Credential, Decrypted, decrypt_all
-from flowsafe.keys.sheet import write_sheet
+from flowsafe.keys.sheet_pdf import write_sheet
 from flowsafe.keys.source import read_key_file
 from flowsafe.mariadb.connection import DbTarget, connect
 from flowsafe.restic import Restic
 from flowsafe.restore.database import private_copy
 from flowsafe.secret import Secret, write_private
 from flowsafe.session import locked_site
-from flowsafe.sites import open_site
+from flowsafe.sites import open_site, repository
 
 
 @dataclass(frozen=True)
@@ -256,14 +256,15 @@ def run_rewrap(config: Config, site_name: str | None, email: str, source: KeySou
 
 
 def run_sheet(config: Config, site_name: str | None, out: Path, *,
-              repository_password: bool, source: KeySource | None) -> Path:
-    """Write the recovery sheet (0600); the caller tells the admin to print and delete it."""
+              repository_password: bool, source: KeySource | None) -> list[str]:
+    """Write the recovery sheet (0600) of a configured site; returns its warnings (the
+    caller repeats them and tells the admin to print and delete the file)."""
     if out.exists():
         raise ConfigError(f"{out} already exists: choose a new file")
-    site, restic = site_repository(config, site_name)
+    site, _ = select_site(config, site_name)
+    restic = repository(config, config.sites[site].repository)
     key = load_key(source, restic, site) if source is not None else None
-    password = Secret.from_file(restic.repo.password_file) if repository_password else None
-    write_sheet(out, site=site, repository=restic.repo.display_url,
-                created=datetime.now().astimezone(), repository_password=password,
-                master_key=key)
-    return out
+    content = sheet.build(config, site, created=datetime.now().astimezone(), key=key,
+                          with_passwords=repository_password)
+    write_sheet(out, content)
+    return content.warnings
