@@ -87,7 +87,8 @@ def test_sheet_of_a_site_with_and_without_an_offsite_copy(
     assert "Never drilled: nobody has proven that these backups restore." in flat
     assert "<URL of your flowsafe clone>" in flat
     local_password = (tmp_path / "etc" / "default.password").read_text().strip()
-    assert sorted(codes) == sorted([local_password, sample.master_key])
+    signing = (tmp_path / "etc" / "itflow.signing-key").read_text().strip()
+    assert sorted(codes) == sorted([local_password, sample.master_key, signing])
     assert _printed(text, local_password) and _printed(text, sample.master_key)
 
     # An off-site copy on S3 with its own password and credentials, a drill of it, the
@@ -120,7 +121,7 @@ def test_sheet_of_a_site_with_and_without_an_offsite_copy(
     recover = shlex.join(["flowsafe", "recover", "--repo", url, "--repo-password-file",
                           "/root/repo.pw", "--site", "itflow", "--to", str(sample.path),
                           "--database", "itflow_sheet", "--key-file", "/root/master.key",
-                          "--yes"])
+                          "--signing-key-file", "/root/signing.key", "--yes"])
     assert recover in flat
     offsite = flat.index(f"'offsite' (off-site): {url}")
     local = flat.index(f"'default' (on the same machine as the site): {tmp_path / 'repo'}")
@@ -129,7 +130,7 @@ def test_sheet_of_a_site_with_and_without_an_offsite_copy(
     assert re.search(r"Verified restorable on \d{4}-\d\d-\d\d \(drill of snapshot [0-9a-f]{8}\)",
                      flat)
     assert "Call the on-call line: +1 555 0100." in text and "Templates: vSphere/itflow." in text
-    secrets = [OFFSITE_PASSWORD, local_password, *keys.values(), sample.master_key]
+    secrets = [OFFSITE_PASSWORD, local_password, *keys.values(), sample.master_key, signing]
     assert sorted(codes) == sorted(secrets)
     assert flat.count("This QR code holds the same string") == len(secrets)
     for secret in secrets:
@@ -140,7 +141,7 @@ def test_sheet_of_a_site_with_and_without_an_offsite_copy(
     without = tmp_path / "nopw.pdf"
     site.ok("key", "sheet", "--out", str(without), "--no-repository-password")
     text, codes = _read(without)
-    assert codes == [] and "--age-identity" not in text
+    assert codes == [signing] and "--age-identity" not in text
     assert "neither on this sheet nor escrowed" in _flat(text)
 
     phrase = tmp_path / "secrets" / "escrow.pass"

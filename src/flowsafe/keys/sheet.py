@@ -22,10 +22,12 @@ from flowsafe.keys import escrow
 from flowsafe.offsite.placement import offsite_warning, placements
 from flowsafe.restic import Restic
 from flowsafe.secret import Secret
+from flowsafe.signature import read_key
 from flowsafe.sites import open_site, repository
 
 PASSWORD_FILE = "/root/repo.pw"
 KEY_FILE = "/root/master.key"
+SIGNING_KEY_FILE = "/root/signing.key"
 IDENTITY_FILE = "/root/age.identity"
 # Written by scripts/install.sh (make install): the URL the running flowsafe was cloned from.
 SOURCE_RECORD = Path(sys.prefix) / "flowsafe-source"
@@ -39,8 +41,9 @@ STEPS = (
     "and flowsafe.",
     f'3. Save the repository password: run "umask 077; cat > {PASSWORD_FILE}", then type it '
     "from this sheet (or scan its QR code), press Enter, then Ctrl-D.",
-    f"4. Save the master key the same way in {KEY_FILE}. When the key is not on this sheet, "
-    "follow the note under the repositories instead.",
+    f"4. Save the master key the same way in {KEY_FILE}, and the snapshot signing key in "
+    f"{SIGNING_KEY_FILE}. When the master key is not on this sheet, follow the note under the "
+    "repositories instead.",
     "5. When a repository below lists variables (S3 or B2 credentials), set each one first: "
     "export NAME='value'.",
     f'6. Run the command under "{RECOVER_TITLE}" (add --base-url https://NEW-ADDRESS when the '
@@ -48,7 +51,7 @@ STEPS = (
     "credential decrypts, backs the site up again and prints what is left to do by hand: the "
     "web server, ITFlow's cron lines, flowsafe schedule install.",
     "7. Log in to ITFlow. Print a new recovery sheet on the new server (flowsafe key sheet), "
-    f"then shred -u {PASSWORD_FILE} {KEY_FILE}.",
+    f"then shred -u {PASSWORD_FILE} {KEY_FILE} {SIGNING_KEY_FILE}.",
 )
 
 
@@ -146,7 +149,7 @@ def _recover_line(site: str, repo_url: str, target: str, database: str,
                   key_option: str) -> str:
     return shlex.join(["flowsafe", "recover", "--repo", repo_url, "--repo-password-file",
                        PASSWORD_FILE, "--site", site, "--to", target, "--database", database,
-                       *key_option.split(), "--yes"])
+                       *key_option.split(), "--signing-key-file", SIGNING_KEY_FILE, "--yes"])
 
 
 def _key(key: Secret | None, escrowed: bool) -> tuple[str, str | None]:
@@ -196,6 +199,9 @@ def build(config: Config, site: str, *, created: datetime, key: Secret | None,
                for n, (password, names) in enumerate(passwords.items())] + variables
     if key is not None:
         secrets.append(SheetSecret("ITFlow master encryption key", key))
+    signing = read_key(config.signing_key_file(site))
+    secrets.append(SheetSecret(f"Snapshot signing key of site '{site}' (restores check every "
+                               "snapshot with it)", Secret(signing.hex())))
     return SheetContent(
         site=site, created=created, host=socket.gethostname(),
         verified=verified_line(records.drills),
