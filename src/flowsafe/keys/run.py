@@ -26,7 +26,6 @@ from flowsafe.config import Config, select_site
 from flowsafe.errors import ConfigError, VerificationError
 from flowsafe.keys import escrow, fingerprint, sheet, users
 from flowsafe.keys.credentials import Credential, Decrypted, decrypt_all
-from flowsafe.keys.sheet_pdf import write_sheet
 from flowsafe.keys.source import read_key_file
 from flowsafe.mariadb.connection import DbTarget, connect
 from flowsafe.restic import Restic
@@ -266,5 +265,7 @@ def run_sheet(config: Config, site_name: str | None, out: Path, *,
     key = load_key(source, restic, site) if source is not None else None
     content = sheet.build(config, site, created=datetime.now().astimezone(), key=key,
                           with_passwords=repository_password)
+    from flowsafe.keys.sheet_pdf import write_sheet  # reportlab, qrcode: for a sheet only
+
     write_sheet(out, content)
     return content.warnings
