@@ -16,6 +16,7 @@ import shutil
 import socket
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -138,10 +139,22 @@ def prepare_staging(site: Site) -> Path:
 def _take(site: Site, reason: str, progress: ProgressFn) -> BackupResult:
     started = time.monotonic()
     restic_version = ".".join(map(str, site.restic.version()))
+    with ThreadPoolExecutor(max_workers=1) as beside:  # restic's answers while the dump runs
+        facts = beside.submit(_repository_facts, site)
+        return _dump_and_store(site, reason, progress, started, restic_version, facts)
+
+
+def _repository_facts(site: Site) -> str | None:
+    """The repository is there; the fingerprint of the site's escrowed key, if any."""
     if not site.restic.exists():
         raise ConfigError(
             f"no restic repository at {site.restic.repo.url}: run `flowsafe init` first"
         )
+    return escrow.known_fingerprint(site.restic, site.name)
+
+
+def _dump_and_store(site: Site, reason: str, progress: ProgressFn, started: float,
+                    restic_version: str, facts: Future[str | None]) -> BackupResult:
     with connect(site.database) as conn:
         schema = schema_version_in_use(conn)
     version = server_version(site.database)
@@ -174,7 +187,7 @@ def _take(site: Site, reason: str, progress: ProgressFn) -> BackupResult:
             ),
             database=_database_entry(site, dump, surveyed, version, checksums),
             files=_files_entry(site, stats),
-            master_key_fingerprint=escrow.known_fingerprint(site.restic, site.name),
+            master_key_fingerprint=facts.result(),
         )
         raw = manifest.write(staging)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import re
 import signal
 import subprocess
@@ -88,6 +89,14 @@ class Repository:
     def display_url(self) -> str:
         """The URL for messages, with any password in it (rest:https://u:p@...) hidden."""
         return re.sub(r"(://[^/@:]+:)[^/@]+@", r"\1***@", self.url)
+
+
+def local_folder(url: str) -> Path | None:
+    """The folder of a repository URL restic reaches as a local path (``local:`` or no
+    backend scheme), else None (s3:, sftp:, rest:, b2:, rclone: ...)."""
+    if url.startswith("local:"):
+        return Path(url.removeprefix("local:"))
+    return None if ":" in url.split("/", 1)[0] else Path(url)
 
 
 @dataclass(frozen=True)
@@ -367,8 +376,18 @@ class Restic:
             ) from error
 
     def raw_size(self) -> int:
-        """Bytes the repository stores (after deduplication and compression)."""
-        return int(self._json("stats", "--mode", "raw-data")["total_size"])
+        """Bytes the repository stores (after deduplication and compression). A local
+        repository is measured on disk (its files' sizes: instant); for a backend,
+        ``restic stats --mode raw-data`` reads every snapshot's tree (seconds)."""
+        local = local_folder(self.repo.url)
+        if local is None:
+            return int(self._json("stats", "--mode", "raw-data")["total_size"])
+        total = 0
+        for folder, _dirs, files in os.walk(local):
+            for name in files:
+                with suppress(FileNotFoundError):  # a lock that just went
+                    total += os.stat(os.path.join(folder, name), follow_symlinks=False).st_size
+        return total
 
     # -- snapshots --------------------------------------------------------
 
@@ -441,6 +460,11 @@ class Restic:
         """restic 0.14 reports a short id in the backup summary; newer ones the full id."""
         if len(snapshot_id) == 64:
             return snapshot_id
+        folder = local_folder(self.repo.url)
+        if folder is not None:  # a snapshot's file is named by its id: no restic call
+            named = [p.name for p in (folder / "snapshots").glob(f"{snapshot_id}*")]
+            if len(named) == 1 and re.fullmatch(r"[0-9a-f]{64}", named[0]):
+                return named[0]
         found = self._json("--no-lock", "snapshots", snapshot_id)
         return str(found[0]["id"])
 

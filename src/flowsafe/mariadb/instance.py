@@ -19,6 +19,7 @@ import logging
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -244,6 +245,6 @@ def private_server(
             kept = True
     finally:
         if not kept:
-            if server is not None:
-                execute.stop(server.process, timeout=STOP_TIMEOUT)
+            if server is not None:  # its folder goes next: nothing to shut down cleanly
+                execute.stop(server.process, signal.SIGKILL, timeout=STOP_TIMEOUT)
             _remove(folder)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flowsafe.config import Config
+from flowsafe.restic import local_folder
 
 NETWORK_FILESYSTEMS = frozenset({"nfs", "nfs4", "cifs", "smb3", "smbfs", "fuse.sshfs",
                                  "fuse.rclone", "glusterfs", "fuse.glusterfs", "ceph",
@@ -61,11 +62,8 @@ def _on_network_filesystem(path: Path) -> bool:
 
 def on_this_machine(url: str) -> bool:
     """Whether a restic repository URL is on the machine flowsafe runs on."""
-    if url.startswith("local:"):
-        url = url.removeprefix("local:")
-    elif ":" in url.split("/", 1)[0]:
-        return False  # s3:, sftp:, rest:, b2:, rclone: ... (a host name may be a tunnel)
-    return not _on_network_filesystem(Path(url))
+    folder = local_folder(url)  # a backend's host name may be a tunnel: elsewhere
+    return folder is not None and not _on_network_filesystem(folder)
 
 
 def placements(config: Config, site: str) -> list[Placement]:
