@@ -16,18 +16,18 @@ from flowsafe.cli.app import app
 from flowsafe.cli.common import (
     STATE,
     JsonOpt,
-    optional_secret,
     SigningKeyOpt,
     SiteOpt,
     SnapshotArg,
     TrustUnsignedOpt,
     load,
+    optional_secret,
     trust,
 )
 from flowsafe.config import Config, config_path
 from flowsafe.errors import EXIT_VERIFY
 
-archive_app = typer.Typer(help="ITFlow's own backup archives: inspect and verify, import, export.",
+archive_app = typer.Typer(help="ITFlow's own backup archives: inspect, import, export.",
                           no_args_is_help=True)
 app.add_typer(archive_app, name="archive")
 
