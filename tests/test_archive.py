@@ -534,7 +534,8 @@ def test_import_refuses_bad_archives(site: Archived, imported: dict[str, Any]) -
     other = sql.replace(company.group(1), b"Another MSP AG")
     last = sql.count(b"\n") + 1  # the line appended to db.sql
     cases: list[tuple[list[str], int, str]] = [
-        ([str(site.files["full"]), "--backup-key-file", str(wrong)], 2, "wrong backup key"),
+        ([str(reseal(site, site.files["full"], "fresh.zip", lambda entries: None)),
+          "--backup-key-file", str(wrong)], 2, "wrong backup key"),
         ([str(truncated)], 3, "damaged"),
         ([str(unknown)], 2, "not a backup form ITFlow ever wrote"),
         ([str(reseal(site, site.files["full"], "link.zip", put("uploads.zip",
@@ -566,11 +567,12 @@ def test_import_refuses_bad_archives(site: Archived, imported: dict[str, Any]) -
 
 
 def test_no_key_in_config_php_for_import(site: Archived) -> None:
+    fresh = reseal(site, site.files["full"], "fresh-nokey.zip", lambda entries: None)
     text = (site.sample.path / "config.php").read_text()
     (site.sample.path / "config.php").write_text(
         re.sub(r"\$config_backup_key = '[^']+';", "", text))
     try:
-        code, _, stderr = _import(site, str(site.files["full"]))
+        code, _, stderr = _import(site, str(fresh))
     finally:
         (site.sample.path / "config.php").write_text(text)
     assert code == 2 and "has no $config_backup_key" in stderr
