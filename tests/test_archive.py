@@ -588,8 +588,11 @@ def test_import_master_key_into_escrow(site: Archived) -> None:
     assert code == 0 and outcomes is not None and outcomes[0]["action"] == "escrowed", stderr
     records = json.loads(site.restic("snapshots", "--json", "--tag", "flowsafe-key"))
     assert len(records) == 1
-    dumped = site.restic("dump", records[0]["id"], "/flowsafe-master-key-itflow.age")
-    assert site.sample.master_key not in dumped  # sealed, never in clear
+    landing = site.tmp / "escrow-record"
+    site.restic("restore", records[0]["id"], "--target", str(landing))
+    sealed = (landing / "flowsafe-master-key-itflow.age").read_bytes()
+    assert sealed.startswith(b"age-encryption.org/v1")
+    assert site.sample.master_key.encode() not in sealed  # sealed, never in clear
     code, outcomes, stderr = _import(site, path, "--passphrase-file", str(passphrase))
     assert code == 0 and outcomes is not None and outcomes[0]["action"] == "already escrowed"
     opened = site.run("key", "verify", "--escrow-passphrase-file", str(passphrase), "--json")
