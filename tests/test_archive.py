@@ -603,13 +603,14 @@ def test_backup_imports_new_archives(site: Archived, imported: dict[str, Any]) -
     folder = site.sample.path / "uploads" / "backups"
     new = write_itflow_backup(site.sample.path, site.server.socket, "full", folder)
     text = site.config.read_text()
-    edit_config(site.config, after={'[sites.itflow]': "import_itflow_archives = true"})
+    edit_config(site.config, replace={"import_itflow_archives = false":
+                                      "import_itflow_archives = true"})
     try:
         done = site.ok("backup", "--json")
-        [result] = json.loads(done.stdout)
+        result = json.loads(done.stdout)
         assert [o["action"] for o in result["imported"]] == ["imported"], result["imported"]
         assert new.exists()  # left where ITFlow put it
-        again = json.loads(site.ok("backup", "--json").stdout)[0]
+        again = json.loads(site.ok("backup", "--json").stdout)
         assert again["imported"] == []
     finally:
         site.config.write_text(text)
