@@ -8,6 +8,7 @@ import hashlib
 import io
 import json
 import re
+import shutil
 import stat
 import subprocess
 import sys
@@ -651,3 +652,20 @@ def test_import_memory_stays_flat(site: Archived) -> None:
     assert child.returncode == 0, err_text
     assert json.loads(out_text)[0]["uploads_bytes"] >= 200 << 20
     assert 0 < peak / 1024 < 160, f"import of a 200 MiB archive peaked at {peak / 1024:.0f} MiB"
+
+
+def test_import_plain_zip_and_all(site: Archived) -> None:
+    code, outcomes, stderr = _import(site, str(site.files["plain"]))
+    assert code == 0 and outcomes is not None, stderr
+    assert outcomes[0]["action"] == "imported" and outcomes[0]["form"] == "itflow-25.05-plain-zip"
+    folder = site.sample.path / "uploads" / "backups"
+    copied = folder / site.files["master_key"].name
+    shutil.copy2(site.files["master_key"], copied)
+    try:
+        code, outcomes, stderr = _import(site, "--all")
+    finally:
+        copied.unlink()
+    assert code == 0 and outcomes is not None, stderr
+    assert [(o["action"], Path(o["path"]).name) for o in outcomes] == [("skipped", copied.name)]
+    code, _, stderr = _import(site, "--all", str(site.files["plain"]))
+    assert code == 2 and "not both" in stderr

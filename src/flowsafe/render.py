@@ -171,7 +171,7 @@ def show_imports(outcomes: list[Any], indent: str = "") -> None:
             line = f"[red]not imported[/] {esc(o.path.name)}: {esc(o.detail)}"
         else:
             shown = f" (snapshot {o.snapshot_id[:8]})" if o.snapshot_id else ""
-            line = f"{esc(o.path.name)}: {o.action}{shown}, nothing to do"
+            line = f"{esc(o.path.name)}: {o.action}{shown}: {esc(o.detail or 'nothing to do')}"
         out.print(indent + line, highlight=False, soft_wrap=True)
 
 

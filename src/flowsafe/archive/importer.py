@@ -348,6 +348,12 @@ def run_import(config: Config, site_name: str | None, options: ImportOptions,
         paths = list(options.files) if options.files else archives_in(site)
         if not paths:
             raise ConfigError(f"no ITFlow archives in {backup_folder(site)}: give their paths")
-        return import_archives(config, site, paths, options, progress)
+        sealing = bool(options.recipients) or options.passphrase is not None
+        skipped = [] if options.files or sealing else [
+            ImportOutcome(p, "skipped", forms.MASTER_KEY.id, detail="a master-key archive: "
+                          "--age-recipient or --passphrase-file escrows it")
+            for p in paths if "_master_key_" in p.name]
+        chosen = [p for p in paths if p not in {o.path for o in skipped}]
+        return [*import_archives(config, site, chosen, options, progress), *skipped]
 
 OutcomeFn = Callable[[ImportOutcome], None]
