@@ -1,11 +1,18 @@
+# make install: flowsafe on this server (system packages, a virtualenv in $(PREFIX), the
+# command linked in $(BINDIR)); idempotent, run it again to update.
 # make demo: the built-in tour on a sample site.  make test: lint, types, tests.
-# Both install what they need (apt packages, the virtualenv) when it is missing.
+# Both install what they need (apt packages, the development virtualenv) when it is missing.
 
 VENV := .venv
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+PREFIX ?= /opt/flowsafe
+BINDIR ?= /usr/local/bin
 export PATH := /usr/sbin:/sbin:$(PATH)
 
-.PHONY: demo test lint deps bench clean
+.PHONY: install demo test lint deps bench clean
+
+install:
+	@PREFIX="$(PREFIX)" BINDIR="$(BINDIR)" scripts/install.sh
 
 deps:
 	@scripts/install-deps.sh
@@ -29,8 +36,7 @@ test: deps $(STAMP) lint
 
 bench: deps $(STAMP)
 	$(VENV)/bin/python -m bench.backup
-	$(VENV)/bin/python -m bench.restore
-	$(VENV)/bin/python -m bench.drill
+	$(VENV)/bin/python -m bench.speed
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

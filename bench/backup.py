@@ -506,7 +506,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = invocation("bench.backup", argv)
     started = time.monotonic()
     with workspace(args.workdir, args.keep, "backup") as work, private_server(work) as server:
-        bench = BackupBench(args.scale, work, server, Report(work), args.nights, nights_scale)
+        bench = BackupBench(args.scale, work, server, Report(work), nights=args.nights,
+                            nights_scale=nights_scale)
         lines = machine(server)
         step("benchmark-scale sample: baseline, first, second and adversarial backups",
              lambda: big_site(bench))

@@ -24,10 +24,16 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO
+from typing import IO, Protocol
 
 from flowsafe import __version__
-from flowsafe.mariadb.connection import DbTarget, connect, option_file_text, server_version
+from flowsafe.mariadb.connection import (
+    SOCKET_CANDIDATES,
+    DbTarget,
+    connect,
+    option_file_text,
+    server_version,
+)
 from flowsafe.mariadb.instance import PrivateServer
 from flowsafe.sample import BENCH_SCALE, SampleSite, build_site
 from flowsafe.secret import Secret, write_private
@@ -103,14 +109,43 @@ class Report:
         print(f"  {name}: {value}" + (f" (target {target})" if target else ""), flush=True)
 
 
+class Server(Protocol):
+    """A MariaDB server root reaches over a socket: a private one, or the machine's own."""
+
+    @property
+    def socket(self) -> str: ...
+
+    def target(self, database: str = "") -> DbTarget: ...
+
+
+@dataclass(frozen=True)
+class SystemServer:
+    """The machine's own MariaDB (Debian's defaults: root over the socket, unix_socket)."""
+
+    socket: str
+
+    @classmethod
+    def local(cls) -> SystemServer:
+        found = next((path for path in SOCKET_CANDIDATES if Path(path).exists()), None)
+        if found is None:
+            raise BenchError("the machine's MariaDB is not running (no socket in "
+                             f"{', '.join(SOCKET_CANDIDATES)}): start it, e.g. `service "
+                             "mariadb start`")
+        return cls(found)
+
+    def target(self, database: str = "") -> DbTarget:
+        return DbTarget(database=database, socket=self.socket, user="root")
+
+
 @dataclass(frozen=True)
 class Bench:
-    """One run's settings and shared places."""
+    """One run's settings and shared places; ``label`` names the server in figures."""
 
     scale: float
     work: Path
-    server: PrivateServer
+    server: Server
     report: Report
+    label: str = "private server"
 
 
 # --- small helpers ------------------------------------------------------------------------
@@ -356,18 +391,21 @@ def first_line(argv: Sequence[str]) -> str:
     return lines[0] if lines else "no output"
 
 
-def machine(server: PrivateServer) -> list[str]:
+def machine(server: Server) -> list[str]:
     """Cores, RAM, CPU, kernel and the versions of the tools involved."""
     meminfo = Path("/proc/meminfo").read_text().split()
     ram = int(meminfo[meminfo.index("MemTotal:") + 1]) * 1024
     cpu = next((line.split(":", 1)[1].strip() for line in
                 Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), "unknown")
+    kind = ("private, started by the bench" if isinstance(server, PrivateServer)
+            else "the machine's own, Debian defaults")
     return [
         f"CPU: {os.cpu_count()} cores ({cpu}); RAM {ram / 2**30:.1f} GiB",
         f"OS: {platform.system()} {platform.release()}; Python {platform.python_version()}",
         f"restic: {first_line(['restic', 'version'])}",
-        f"MariaDB: server {server_version(server.target())} (private, started by the bench); "
+        f"MariaDB: server {server_version(server.target())} "
+        f"({kind}); "
         f"client {first_line(['mariadb-dump', '--version'])}",
         f"flowsafe {__version__}",
     ]
@@ -447,6 +485,7 @@ def workspace(workdir: Path, keep: bool, what: str) -> Iterator[Path]:
     os.environ["PATH"] = "/usr/sbin:/sbin:" + os.environ.get("PATH", "/usr/bin:/bin")
     workdir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="run-", dir=workdir))
+    work.chmod(0o711)  # private servers run as mysql and must pass through to their folders
     print(f"flowsafe {what} benchmark in {work}", flush=True)
     try:
         yield work

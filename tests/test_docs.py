@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from flowsafe.cli import app
 from flowsafe.config import Config, DatabaseSettings, RepositoryConfig, SiteConfig
+from flowsafe.keys.sheet import STEPS
 
 README = (Path(__file__).parent.parent / "README.md").read_text()
 
@@ -55,3 +56,10 @@ def test_every_config_key_is_in_the_readme() -> None:
     for model in (RepositoryConfig, SiteConfig, DatabaseSettings):
         for key in _keys(model):
             assert re.search(rf"^#?\s*{key.rsplit('.', 1)[-1]} =", section, re.M), key
+
+
+def test_readme_repeats_the_recovery_sheet_steps_word_for_word() -> None:
+    section = README.split("## New server from the recovery sheet", 1)[1].split("\n## ", 1)[0]
+    flat = " ".join(section.split())
+    for step in STEPS:
+        assert step in flat, step

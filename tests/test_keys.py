@@ -8,7 +8,6 @@ import base64
 import csv
 import io
 import json
-import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -191,6 +190,8 @@ def test_unwrap_escrow_verify_backup_and_drill(site: Site) -> None:
     done = site.ok("key", "unwrap", "--user", email, "--password-file", str(pw_file),
                    "--age-recipient", recipient)
     assert "Escrowed in the repository (record " in done.stdout
+    assert "its fingerprint is recorded from now on" in done.stdout
+    assert "no fingerprint known" not in done.stdout  # the outcome once, not its opposite
     assert site.sample.master_key not in done.stdout + done.stderr
     assert site.snapshots() == []  # escrow records are not backups
 
@@ -306,18 +307,31 @@ def test_verify_a_different_key(site: Site) -> None:
     assert both.returncode == 2 and "exactly one of" in both.stderr
 
 
-def _shares(site: Site) -> list[str]:
-    done = site.ok("key", "escrow", "--key-file", str(site.key), "--print-shares", "2-of-3")
-    found = re.findall(r"^Share \d+: (.+)$", done.stdout, re.MULTILINE)
+def _shares(site: Site, terminal: bool = False) -> tuple[list[str], str]:
+    """The shares ``--print-shares 2-of-3`` prints, and its whole output (``terminal``: as
+    on an 80-column terminal)."""
+    env = {"COLUMNS": "80", "TTY_COMPATIBLE": "1"} if terminal else None
+    done = site.run("key", "escrow", "--key-file", str(site.key), "--print-shares", "2-of-3",
+                    env=env)
+    assert done.returncode == 0, done.stderr
+    found = [line for line in done.stdout.splitlines() if not line.startswith("#")]
     assert len(found) == 3 and len(set(found)) == 3
-    assert "Any 2 of these 3 shares recover the key" in done.stdout
-    return [line.strip() for line in found]
+    assert "# Any 2 of these 3 shares recover the key" in done.stdout
+    assert "# Share 2 of 3:" in done.stdout
+    return found, done.stdout
 
 
 def test_shares_recover_the_key_only_when_enough_and_consistent(site: Site) -> None:
-    shares = _shares(site)
+    shares, printed = _shares(site, terminal=True)  # never wrapped, even on a terminal
     assert all(len(share.split()) >= 20 for share in shares)
     total = len(site.plain_credentials())
+    saved = site.secret_file("printed.txt", printed)  # the output as saved, passed back
+    done = site.ok("key", "verify", "--shares", str(saved))
+    assert f"{total} of {total} stored credentials decrypt" in done.stdout
+    old_style = site.secret_file("old.txt", "\n".join(f"Share {n}: {m}"
+                                                      for n, m in enumerate(shares[:2], 1)))
+    done = site.ok("key", "verify", "--shares", str(old_style))
+    assert f"{total} of {total} stored credentials decrypt" in done.stdout
     for pair in ((0, 1), (1, 2), (2, 0)):
         path = site.secret_file(f"shares-{pair[0]}{pair[1]}.txt",
                                 "\n".join(shares[i] for i in pair))
@@ -326,7 +340,7 @@ def test_shares_recover_the_key_only_when_enough_and_consistent(site: Site) -> N
     one = site.secret_file("one.txt", shares[0])
     done = site.run("key", "verify", "--shares", str(one))
     assert done.returncode == 2 and "the shares do not recover the key" in done.stderr
-    other = _shares(site)
+    other, _ = _shares(site)
     mixed = site.secret_file("mixed.txt", shares[0] + "\n" + other[1])
     done = site.run("key", "verify", "--shares", str(mixed))
     assert done.returncode == 2 and "the shares do not recover the key" in done.stderr

@@ -185,6 +185,29 @@ class Drill(_Strict):
     php_port: Annotated[int, Field(ge=0, le=65535)] = 0
 
 
+def _clone_url(value: str) -> str:
+    if value and not re.fullmatch(r"(https?://|ssh://|git@|file://|/)[A-Za-z0-9@:/._~%+-]+",
+                                  value):
+        raise ValueError("must be a git URL a new server can clone (https://..., ssh://..., "
+                         "git@host:path or an absolute path), without spaces or quotes")
+    return value
+
+
+def _printable(value: str) -> str:
+    if any(not (c.isprintable() or c == "\n") for c in value):
+        raise ValueError("must be plain printable text (lines separated by newlines)")
+    return value
+
+
+class SheetSettings(_Strict):
+    """What ``flowsafe key sheet`` prints besides the secrets: where a new server clones
+    flowsafe from (empty: the clone ``make install`` ran from, when it recorded one) and an
+    MSP's own instructions (printed as written, e.g. who to call, where the VM templates are)."""
+
+    source: Annotated[str, AfterValidator(_clone_url)] = ""
+    instructions: Annotated[str, AfterValidator(_printable), Field(max_length=2000)] = ""
+
+
 class Config(_Strict):
     """The whole file."""
 
@@ -196,6 +219,7 @@ class Config(_Strict):
     monitoring: Monitoring = Field(default_factory=Monitoring)
     drill: Drill = Field(default_factory=Drill)
     notify: Notify = Field(default_factory=Notify)
+    sheet: SheetSettings = Field(default_factory=SheetSettings)
 
     @property
     def path(self) -> Path:
@@ -339,6 +363,8 @@ def render_config(config: Config) -> str:
                     "flowsafe drill: share of repository data read per drill; ports (0 = any).")
     if config.notify != Notify():
         lines += _table("notify", config.notify, "Notifications: apprise URLs and when to send.")
+    if config.sheet != SheetSettings():
+        lines += _table("sheet", config.sheet, "What `flowsafe key sheet` prints for a new server.")
     return "\n".join(lines)
 
 

@@ -25,6 +25,7 @@ from flowsafe.errors import ConfigError
 from flowsafe.itflow.site import read_site, schema_version_in_use
 from flowsafe.mariadb import accounts
 from flowsafe.mariadb.connection import DbTarget, connect
+from flowsafe.offsite.placement import offsite_warning
 from flowsafe.restic import WrongPasswordError
 from flowsafe.secret import write_private
 from flowsafe.sites import database_target, repository
@@ -71,6 +72,7 @@ class InitResult:
     signing_key_file: Path | None = None
     signing_key_made: bool = False
     admin_note: str | None = None  # who restores and drills create databases as, and why
+    offsite_note: str | None = None  # set when every repository of the site is on this machine
 
 
 def site_name_for(path: Path) -> str:
@@ -106,8 +108,9 @@ class _Attached:
 
 
 def _attach(config: Config, config_path: Path, url: str, repo_name: str,
-            password_option: Path | None) -> _Attached:
-    """Open (or create) the repository at ``url``; returns the config that names it."""
+            password_option: Path | None, create: bool = True) -> _Attached:
+    """Open (or, if ``create``, create) the repository at ``url``; returns the config that
+    names it."""
     known = config.repositories.get(repo_name)
     generated = False
     if password_option is not None:
@@ -140,6 +143,9 @@ def _attach(config: Config, config_path: Path, url: str, repo_name: str,
         except WrongPasswordError:
             if not generated:
                 raise
+        if created and not create:
+            raise ConfigError(f"there is no restic repository at {url}: check the URL (the "
+                              "recovery sheet names the off-site copy)")
         if created:
             restic.init()
         elif generated:
@@ -156,6 +162,16 @@ def _attach(config: Config, config_path: Path, url: str, repo_name: str,
     repo = repo.model_copy(update={"password_file": password_file})
     config = config.model_copy(update={"repositories": {**config.repositories, repo_name: repo}})
     return _Attached(config, repo_name, password_file, generated, created)
+
+
+def attach_existing(config_path: Path, url: str, password_file: Path,
+                    state_dir: Path | None) -> tuple[Config, str]:
+    """The config at ``config_path`` (or a new one) attached to the existing repository at
+    ``url``, not saved; returns it and the repository's name in it. Never creates one."""
+    config = _base_config(config_path, state_dir)
+    repo_name = _repository_entry(config, url, "default")
+    return _attach(config, config_path, url, repo_name, password_file, create=False).config, \
+        repo_name
 
 
 def _base_config(config_path: Path, state_dir: Path | None) -> Config:
@@ -219,6 +235,7 @@ def run_init(config_path: Path, options: InitOptions) -> InitResult:
         signing_key_file=key_file,
         signing_key_made=made,
         admin_note=admin_note,
+        offsite_note=offsite_warning(config, name),
     )
 
 

@@ -1,11 +1,13 @@
-"""Local accounts that flowsafe's children run as: found by name or uid, with their groups
-and a clean environment (nothing of root's environment reaches an unprivileged child)."""
+"""Local accounts that flowsafe's children run as (and that own restored trees): found by
+name or uid, with their groups and a clean environment (nothing of root's environment
+reaches an unprivileged child)."""
 
 from __future__ import annotations
 
 import grp
 import os
 import pwd
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,3 +92,24 @@ def unprivileged() -> Account | None:
         if found is not None:
             return found
     return None
+
+
+def chown_tree(root: Path, uid: int, gid: int) -> int:
+    """Give ``root`` and everything below it (symlinks themselves, never followed) to
+    ``uid``:``gid``, keeping each entry's mode (a chown clears set-id bits); returns how
+    many entries changed owner."""
+    changed = _give(str(root), uid, gid)
+    for folder, dirs, files in os.walk(root):
+        for name in dirs + files:
+            changed += _give(os.path.join(folder, name), uid, gid)
+    return changed
+
+
+def _give(path: str, uid: int, gid: int) -> int:
+    info = os.lstat(path)
+    if (info.st_uid, info.st_gid) == (uid, gid):
+        return 0
+    os.lchown(path, uid, gid)
+    if not stat.S_ISLNK(info.st_mode) and info.st_mode & (stat.S_ISUID | stat.S_ISGID):
+        os.chmod(path, stat.S_IMODE(info.st_mode))
+    return 1

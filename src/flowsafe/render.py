@@ -375,6 +375,42 @@ def show_elsewhere(result: Any) -> None:
                   "log in."))
 
 
+def show_recover_plan(plan: Any) -> None:
+    """What ``flowsafe recover`` will do."""
+    if plan.resuming:
+        out.print(f"Finishing the recover of site {esc(plan.site)} that was interrupted "
+                  f"({esc(plan.resuming)}).")
+    out.print(esc(f"Recover site '{plan.site}' from snapshot {plan.snapshot_id[:8]} of "
+                  f"{when(plan.snapshot_time)} (ITFlow {plan.app_version or 'unknown'}, schema "
+                  f"{plan.schema_version or 'unknown'}; {plan.trust}) in {plan.repository}:"))
+    for number, step in enumerate([
+        f"database '{plan.database}' and the application account '{plan.app_user}'@"
+        "'localhost' (random password, rights on that database only) in config.php",
+        f"files into {plan.to}, owned by {plan.web_user}"
+        + (f", $config_base_url = '{plan.base_url}'" if plan.base_url else ""),
+        f"check the login page (PHP as {plan.web_user}) and, with a key, every credential",
+        "write flowsafe's config for the site and take a post-recover backup",
+    ], 1):
+        out.print(f"  {number}. {esc(step)}")
+
+
+def show_recover(result: Any) -> None:
+    """What ``flowsafe recover`` did, and what is left by hand."""
+    plan = result.plan
+    out.print(esc(f"Recovered site '{plan.site}' into {plan.to} (database '{plan.database}', "
+                  f"account '{plan.app_user}', files owned by {plan.web_user})."))
+    for line in (result.login, result.credentials,
+                 f"post-recover backup: snapshot {str(result.backup_snapshot)[:8]}; config "
+                 f"{result.config_path}"):
+        if line:
+            out.print(f"  {esc(line)}")
+    out.print("Left to do by hand:")
+    for number, step in enumerate(result.left_to_do, 1):
+        out.print(f"  {number}. {esc(step.title)}")
+        for line in step.lines:
+            out.print(f"       {esc(line)}", highlight=False)
+
+
 def show_undo(result: Any) -> None:
     """What undo did."""
     when_restored = when(result.restore_time)
@@ -459,13 +495,14 @@ def show_key_report(report: Any) -> None:
     if report.fingerprint_known:
         verdict = "matches" if report.fingerprint_matches else "[red]does NOT match[/]"
         out.print(f"Site {site}: the key {verdict} the escrowed key's fingerprint.")
-    else:
+    elif not report.escrow_record:
         out.print(f"Site {site}: no fingerprint known yet (escrow the key to record one).")
     line = f"{report.decrypted} of {report.credentials} stored credentials decrypt with it."
     out.print(line if not report.failed_ids else f"[red]{line}[/] Failing ids: "
               f"{esc(report.failed_ids[:10])}")
     if report.escrow_record:
-        out.print(f"Escrowed in the repository (record {report.escrow_record[:8]}).")
+        first = "" if report.fingerprint_known else "; its fingerprint is recorded from now on"
+        out.print(f"Escrowed in the repository (record {report.escrow_record[:8]}){first}.")
 
 
 def show_archive(report: Any) -> None:

@@ -92,11 +92,6 @@ class Trust:
     def of(cls, keys: list[bytes], allow_unsigned: bool = False) -> Trust:
         return cls({key_id(k): Secret(k.hex()) for k in keys}, allow_unsigned)
 
-    def plus(self, keys: list[bytes]) -> Trust:
-        more = dict(self.keys)
-        more.update({key_id(k): Secret(k.hex()) for k in keys})
-        return Trust(more, self.allow_unsigned)
-
 
 def verify(tags: list[str], manifest: bytes, trust: Trust, where: str) -> str:
     """Check the snapshot's signature; returns how it is trusted (for the plan and reports).
@@ -113,8 +108,8 @@ def verify(tags: list[str], manifest: bytes, trust: Trust, where: str) -> str:
         key = trust.keys.get(kid)
         if key is None:
             problem = (f"{where} is signed by key {kid}, which this machine does not have "
-                       "(give --signing-key-file, or the escrowed key with --age-identity, "
-                       "--escrow-passphrase-file or --shares)")
+                       "(give --signing-key-file FILE: the site's recovery sheet prints the "
+                       "key)")
         else:
             expected = sign(bytes.fromhex(key.reveal()), manifest).split(":", 2)[2]
             if hmac.compare_digest(expected, mac):

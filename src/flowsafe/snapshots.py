@@ -1,5 +1,6 @@
 """``flowsafe snapshots``: the site's backups as rows, read from snapshot tags alone, in
-the site's own repository and in each of its ``copy_to`` copies."""
+the site's own repository and in each of its ``copy_to`` copies; on a config only
+attached to a repository, the sites its snapshots name."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import logging
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from flowsafe.catalog import site_repository
 from flowsafe.config import Config
 from flowsafe.errors import FlowsafeError
 from flowsafe.restic import RepositoryMissingError, Snapshot
@@ -54,6 +56,8 @@ def list_snapshots(config: Config, site_name: str | None) -> list[SnapshotRow]:
             rows += [replace(to_row(s), repository=repo_name)
                      for s in repository(config, repo_name).snapshots([SNAPSHOT_TAG])]
         return sorted(rows, key=lambda r: r.time)
+    if not config.sites:
+        return _attached(config, site_name)
     site = open_site(config, site_name)
     rows = [replace(to_row(s), repository=site.config.repository)
             for s in site.restic.snapshots(site_tags(site.name))]
@@ -67,3 +71,15 @@ def list_snapshots(config: Config, site_name: str | None) -> list[SnapshotRow]:
             continue
         rows += [replace(to_row(s), repository=name) for s in copies]
     return sorted(rows, key=lambda r: r.time)
+
+
+def _attached(config: Config, site_name: str | None) -> list[SnapshotRow]:
+    """Without a configured site: every flowsafe snapshot of the only repository, or the
+    named site's (an unknown name lists the sites found)."""
+    if site_name is None and len(config.repositories) == 1:
+        restic, tags = repository(config, next(iter(config.repositories))), [SNAPSHOT_TAG]
+    else:
+        site_name, restic = site_repository(config, site_name)
+        tags = site_tags(site_name)
+    name = next(iter(config.repositories))
+    return [replace(to_row(s), repository=name) for s in restic.snapshots(tags)]

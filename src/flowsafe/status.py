@@ -20,6 +20,7 @@ from flowsafe.fleet.inventory import Inventory, SiteRecords, fleet, list_reposit
 from flowsafe.fleet.inventory import site_repositories as repositories_of
 from flowsafe.mariadb.connection import connect
 from flowsafe.notify.records import NOTIFY_FAILURE, RunRecord
+from flowsafe.offsite.placement import offsite_warning
 from flowsafe.scan import scan_tree
 from flowsafe.sites import Site, open_site
 from flowsafe.swap import journal
@@ -122,9 +123,12 @@ def _drill_problem(config: Config, first_backup: datetime,
 
 def _warnings(config: Config, name: str, records: SiteRecords,
               repos: list[RepositoryStatus]) -> list[str]:
-    """What is not yet a problem but needs a person: never drilled, a failed last drill,
-    credentials not decrypted in a drill for a month, copies that did not happen."""
+    """What is not yet a problem but needs a person: no off-site copy, never drilled, a
+    failed last drill, credentials not decrypted in a drill for a month, copies that did
+    not happen."""
     found = []
+    if name in config.sites and (unsafe := offsite_warning(config, name)):
+        found.append(unsafe)
     drills = records.drills
     if records.backups and not drills:
         found.append(f"never drilled: run `flowsafe drill --site {name}` (status fails "

@@ -15,6 +15,9 @@ from flowsafe.cli import site  # noqa: F401  (registers its commands)
 from flowsafe.cli import restore  # noqa: F401
 
 # isort: split
+from flowsafe.cli import recover  # noqa: F401
+
+# isort: split
 from flowsafe.cli import drill  # noqa: F401
 
 # isort: split

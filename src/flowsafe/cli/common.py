@@ -15,6 +15,7 @@ from flowsafe import render
 from flowsafe.catalog import TrustOptions
 from flowsafe.config import Config, config_path, load_config
 from flowsafe.errors import ConfigError
+from flowsafe.keys.run import KeySource
 from flowsafe.multisite import FleetRun, SiteOutcome
 from flowsafe.secret import Secret
 
@@ -45,12 +46,26 @@ JobsOpt = Annotated[int, typer.Option(
 )]
 
 
+KeyFileOpt = Annotated[Path | None, typer.Option(
+    "--key-file", help="A 0600 file holding the master key.")]
+EscrowPassOpt = Annotated[Path | None, typer.Option(
+    "--escrow-passphrase-file", help="File with the passphrase the key was escrowed with.")]
+SharesOpt = Annotated[Path | None, typer.Option(
+    "--shares", help="A file of SLIP-39 mnemonics, one a line, as `key escrow --print-shares` "
+    "prints them ('#' lines and a 'Share N:' prefix are ignored).")]
 TrustUnsignedOpt = Annotated[bool, typer.Option(
     "--trust-unsigned",
     help="Accept a snapshot without a valid signature (you know where it came from).")]
 SigningKeyOpt = Annotated[list[Path] | None, typer.Option(
     "--signing-key-file",
     help="A 0600 file with a site's snapshot signing key (the recovery sheet has it).")]
+
+
+def key_source(key_file: Path | None, identity: Path | None, escrow_pass: Path | None,
+               shares: Path | None) -> KeySource:
+    """The master key's source the command line names (``load_key`` wants exactly one)."""
+    return KeySource(key_file, identity, shares,
+                     Secret.from_file(escrow_pass) if escrow_pass else None)
 
 
 def trust(unsigned: bool, key_files: list[Path] | None) -> TrustOptions:

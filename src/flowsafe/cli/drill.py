@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from flowsafe import multisite, render
+from flowsafe.catalog import site_repository
 from flowsafe.cli.app import app
 from flowsafe.cli.common import (
     CORES,
@@ -67,6 +68,8 @@ def drill(
         raise ConfigError("--all and --site exclude each other: drop one")
     if snapshot != "latest" and site is None and len(config.sites) > 1:
         raise ConfigError(f"snapshot {snapshot} belongs to one site: pass --site with it")
+    if site is None and not all_sites and not config.sites:
+        site = site_repository(config, None)[0]  # attached only: the site its repository holds
     if key_file is not None:
         read_key_file(key_file)  # refuse a loose or malformed key file before any work
     source = KeySource(key_file, age_identity) if key_file or age_identity else None

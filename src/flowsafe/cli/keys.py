@@ -10,13 +10,17 @@ import typer
 from flowsafe import render
 from flowsafe.cli.app import app
 from flowsafe.cli.common import (
+    EscrowPassOpt,
     IdentityOpt,
     JsonOpt,
+    KeyFileOpt,
+    SharesOpt,
     SigningKeyOpt,
     SiteOpt,
     TrustUnsignedOpt,
     YesOpt,
     ask,
+    key_source,
     load,
     optional_secret,
     secret,
@@ -25,7 +29,6 @@ from flowsafe.cli.common import (
 from flowsafe.errors import EXIT_FAILED, EXIT_VERIFY, ConfigError
 from flowsafe.keys.run import (
     KeyReport,
-    KeySource,
     run_escrow,
     run_export,
     run_rewrap,
@@ -34,7 +37,6 @@ from flowsafe.keys.run import (
     run_unwrap,
     run_verify,
 )
-from flowsafe.secret import Secret
 
 key_app = typer.Typer(
     help="The master encryption key: unwrap, escrow, verify, print, rewrap.",
@@ -45,24 +47,12 @@ credentials_app = typer.Typer(help="Stored credentials, for disaster recovery.",
 app.add_typer(key_app, name="key")
 app.add_typer(credentials_app, name="credentials")
 
-KeyFileOpt = Annotated[Path | None, typer.Option(
-    "--key-file", help="A 0600 file holding the master key.")]
-EscrowPassOpt = Annotated[Path | None, typer.Option(
-    "--escrow-passphrase-file", help="File with the passphrase the key was escrowed with.")]
-SharesOpt = Annotated[Path | None, typer.Option(
-    "--shares", help="A file of SLIP-39 mnemonics, one a line.")]
 RecipientOpt = Annotated[list[str] | None, typer.Option(
     "--age-recipient", help="age public key (age1...) to seal for; repeatable.")]
 PassphraseOpt = Annotated[Path | None, typer.Option(
     "--passphrase-file", help="File with a new passphrase (age passphrase mode, KeePass).")]
 SnapshotOpt = Annotated[str | None, typer.Option(
     "--snapshot", help="Use this snapshot's database (in a private MariaDB), not the live one.")]
-
-
-def _source(key_file: Path | None, identity: Path | None, escrow_pass: Path | None,
-            shares: Path | None) -> KeySource:
-    return KeySource(key_file, identity, shares,
-                     Secret.from_file(escrow_pass) if escrow_pass else None)
 
 
 def _show_key_report(report: KeyReport, json_out: bool) -> None:
@@ -118,16 +108,19 @@ def key_escrow(
 ) -> None:
     """Seal the key with age into the repository, or print it as SLIP-39 shares."""
     config = load()
-    source = _source(key_file, age_identity, escrow_passphrase_file, shares)
+    source = key_source(key_file, age_identity, escrow_passphrase_file, shares)
     if print_shares:
         parts = print_shares.lower().split("-of-")
         if len(parts) != 2 or not all(p.isdigit() for p in parts):
             raise ConfigError("--print-shares takes K-of-N, e.g. 2-of-3")
-        for number, mnemonic in enumerate(
-                run_shares(config, site, source, int(parts[0]), int(parts[1])), 1):
-            render.out.print(f"Share {number}: {mnemonic}", highlight=False)
-        render.out.print(f"Any {parts[0]} of these {parts[1]} shares recover the key. Give "
-                         "each to a different person; store none on this machine.")
+        mnemonics = run_shares(config, site, source, int(parts[0]), int(parts[1]))
+        render.out.print(f"# Any {parts[0]} of these {parts[1]} shares recover the key. Give "
+                         "each to a different person; store none on this machine. A file of "
+                         "these lines (or of any K shares) works with --shares.",
+                         markup=False, soft_wrap=True)
+        for number, mnemonic in enumerate(mnemonics, 1):
+            render.out.print(f"# Share {number} of {parts[1]}:", markup=False)
+            render.out.print(mnemonic, markup=False, soft_wrap=True)
         return
     record = run_escrow(config, site, source, age_recipient or [], optional_secret(passphrase_file))
     render.out.print(f"Escrowed the master key in the repository (record {record[:8]}).")
@@ -148,7 +141,7 @@ def key_verify(
     """Check a candidate key against the fingerprint and every stored credential (exit 3
     when it does not match or a credential does not decrypt)."""
     with render.progress_bars(enabled=not json_out) as bars:
-        report = run_verify(load(), site, _source(key_file, age_identity,
+        report = run_verify(load(), site, key_source(key_file, age_identity,
                                                      escrow_passphrase_file, shares),
                             snapshot, bars, trust(trust_unsigned, signing_key_file))
     _show_key_report(report, json_out)
@@ -162,19 +155,23 @@ def key_sheet(
     site: SiteOpt = None,
     repository_password: Annotated[bool, typer.Option(
         "--repository-password/--no-repository-password",
-        help="Include the repository password.")] = True,
+        help="Include the repositories' passwords and backend credentials.")] = True,
     key_file: KeyFileOpt = None,
     age_identity: IdentityOpt = None,
     escrow_passphrase_file: EscrowPassOpt = None,
     shares: SharesOpt = None,
 ) -> None:
-    """A printable recovery sheet (repository password and, given a key source, the key)."""
+    """A printable recovery sheet for a new server: the steps, the install command, the one
+    `flowsafe recover` line, every repository (off-site first), the last drill, and the
+    repository passwords and (given a key source) the master key as text and QR code."""
     given = any((key_file, age_identity, escrow_passphrase_file, shares))
-    source = _source(key_file, age_identity, escrow_passphrase_file, shares) if given else None
-    path = run_sheet(load(), site, out, repository_password=repository_password,
-                     source=source)
-    render.out.print(f"Wrote {render.esc(path)} (mode 0600). Print it, lock it away, then delete "
-                     f"the file: shred -u {render.esc(path)}")
+    source = key_source(key_file, age_identity, escrow_passphrase_file, shares) if given else None
+    warnings = run_sheet(load(), site, out, repository_password=repository_password,
+                         source=source)
+    for warning in warnings:
+        render.err.print(f"[yellow]warning:[/] {render.esc(warning)} (also on the sheet)")
+    render.out.print(f"Wrote {render.esc(out)} (mode 0600). Print it, lock it away, then delete "
+                     f"the file: shred -u {render.esc(out)}")
 
 
 @key_app.command("rewrap")
@@ -200,7 +197,7 @@ def key_rewrap(
 
     with render.progress_bars() as bars:
         result = run_rewrap(load(), site, user,
-                            _source(key_file, age_identity, escrow_passphrase_file, shares),
+                            key_source(key_file, age_identity, escrow_passphrase_file, shares),
                             new, dry_run=dry_run, confirm=confirm, progress=bars)
     if result is None:
         render.err.print("cancelled; nothing changed")
@@ -238,7 +235,7 @@ def credentials_export(
         passphrase = secret(None, "new KeePass passphrase", "--passphrase-file")
     with render.progress_bars() as bars:
         result = run_export(load(), site,
-                            _source(key_file, age_identity, escrow_passphrase_file, shares),
+                            key_source(key_file, age_identity, escrow_passphrase_file, shares),
                             fmt, out, passphrase=passphrase, recipients=age_recipient or [],
                             snapshot=snapshot, progress=bars,
                             trust=trust(trust_unsigned, signing_key_file))

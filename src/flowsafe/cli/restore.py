@@ -23,6 +23,7 @@ from flowsafe.cli.common import (
     trust,
 )
 from flowsafe.errors import EXIT_FAILED, ConfigError
+from flowsafe.itflow.config_php import base_url_value
 from flowsafe.manifest import Manifest
 from flowsafe.mariadb.connection import DbTarget
 from flowsafe.restore.plan import Plan, RestoreOptions
@@ -73,6 +74,8 @@ def restore(
     replace_existing: Annotated[bool, typer.Option(
         "--replace-existing", help="With --to-db: drop what the database already holds.")]
     = False,
+    base_url: Annotated[str | None, typer.Option(
+        help="With --to-path: the new $config_base_url (e.g. itflow.example.com).")] = None,
     include_safety: Annotated[bool, typer.Option(
         "--include-safety", help="Let 'latest' be a pre-restore/pre-rewrap/pre-update "
                                  "safety snapshot too.")] = False,
@@ -86,6 +89,8 @@ def restore(
         raise ConfigError("--json cannot ask for confirmation: add --yes (or --dry-run)")
     config = load()
     trusting = trust(trust_unsigned, signing_key_file)
+    if base_url is not None and to_path is None:
+        raise ConfigError("--base-url goes with --to-path (a restore in place keeps the site's)")
     if (to_path is None) != (to_db is None):
         raise ConfigError("--to-path and --to-db go together: give both to restore elsewhere")
     if to_path is not None and to_db is not None:
@@ -95,7 +100,8 @@ def restore(
         elsewhere = ElsewhereOptions(snapshot, to_path, to_db, target,
                                      existing_account=db_password_file is not None,
                                      replace_existing=replace_existing, jobs=jobs,
-                                     trust=trusting)
+                                     trust=trusting,
+                                     base_url=base_url_value(base_url) if base_url else None)
 
         def approve(options: ElsewhereOptions, manifest: Manifest) -> bool:
             if not json_out:

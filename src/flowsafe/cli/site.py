@@ -75,6 +75,8 @@ def init(
             "new server can trust this site's snapshots.")
     if result.admin_note:
         render.out.print(f"Restores: {esc(result.admin_note)}.")
+    if result.offsite_note:
+        render.out.print(f"[bold yellow]Warning:[/] {esc(result.offsite_note)}.")
 
 
 @app.command()

@@ -417,22 +417,36 @@ def parse_config_php(path: Path) -> ConfigPhp:
     return config
 
 
-def rewrite_db_settings(text: str, *, host: str, user: str, password: str, database: str) -> str:
-    """``text`` with the four database assignments' values replaced, every other byte kept.
+def base_url_value(value: str) -> str:
+    """``https://itflow.example.com/`` -> ``itflow.example.com``: ``$config_base_url`` holds
+    the host (and any path), never a scheme."""
+    host = re.sub(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", "", value.strip()).rstrip("/")
+    if not host or re.search(r"[\s'\"\\]", host):
+        raise ConfigError(f"--base-url {value!r} is not a host name (like itflow.example.com)")
+    return host
+
+
+def rewrite_settings(text: str, values: Mapping[str, str]) -> str:
+    """``text`` with the values of the named plain assignments replaced, every other byte kept.
 
     Pass the text exactly as stored (``read_php`` or ``newline=""``) so CRLF survives.
     Every plain assignment of each variable is replaced; a missing one is an error.
     """
-    wanted = {"dbhost": host, "dbusername": user, "dbpassword": password, "database": database}
-    assignments = [a for a in plain_assignments(text) if a.name in wanted]
-    missing = sorted(set(wanted) - {a.name for a in assignments})
+    assignments = [a for a in plain_assignments(text) if a.name in values]
+    missing = sorted(set(values) - {a.name for a in assignments})
     if missing:
         names = ", ".join(f"${name}" for name in missing)
         raise ConfigError(f"config.php does not set {names}; add the line(s) before rewriting")
     pieces: list[str] = []
     done = 0
     for assignment in assignments:
-        pieces += [text[done : assignment.start], single_quote(wanted[assignment.name])]
+        pieces += [text[done : assignment.start], single_quote(values[assignment.name])]
         done = assignment.end
     pieces.append(text[done:])
     return "".join(pieces)
+
+
+def rewrite_db_settings(text: str, *, host: str, user: str, password: str, database: str) -> str:
+    """``text`` with the four database assignments' values replaced (``rewrite_settings``)."""
+    return rewrite_settings(text, {"dbhost": host, "dbusername": user, "dbpassword": password,
+                                   "database": database})

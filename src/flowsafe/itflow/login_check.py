@@ -89,13 +89,14 @@ class _Served:
 
 
 def check(tree: Path, *, socket: str | None, port: int = 0,
-          timeout: float = LOGIN_TIMEOUT) -> str:
-    """Serve ``tree`` with PHP as an unprivileged account and fetch ``/login.php``.
+          timeout: float = LOGIN_TIMEOUT, account: Account | None = None) -> str:
+    """Serve ``tree`` with PHP as ``account`` (default: an unprivileged one, never root)
+    and fetch ``/login.php``.
 
     ``socket`` is the MariaDB socket the app's ``localhost`` means (None: PHP's default).
     Returns a detail line; raises ``LoginPageError`` when the page is not the login form.
     """
-    account = unprivileged()
+    account = account if account is not None and account.uid != 0 else unprivileged()
     if account is None:
         raise FlowsafeError("no www-data or nobody account to run PHP as: create one "
                             "(adduser --system www-data)")

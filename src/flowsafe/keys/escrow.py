@@ -7,6 +7,7 @@ An escrow record is a one-file restic snapshot tagged ``flowsafe-key``,
 
 from __future__ import annotations
 
+import re
 import socket
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pyrage
 import shamir_mnemonic
 from pyrage import passphrase as age_passphrase
 from pyrage import x25519
+from shamir_mnemonic.share import Share
 
 from flowsafe.errors import ConfigError
 from flowsafe.keys import fingerprint
@@ -119,11 +121,26 @@ def split(key: Secret, threshold: int, shares: int) -> list[str]:
     return list(groups[0])
 
 
-def combine(lines: list[str]) -> Secret:
-    """The key from SLIP-39 mnemonics (one per line)."""
-    mnemonics = [line.strip() for line in lines if line.strip()]
+def _enough(mnemonics: list[str]) -> list[str]:
+    """As many distinct shares as the threshold asks for, so that a file of every printed
+    share works too (a set that does not belong together is left for combining to refuse)."""
     try:
-        data = shamir_mnemonic.combine_mnemonics(mnemonics)
+        shares = [Share.from_mnemonic(m) for m in mnemonics]
+    except shamir_mnemonic.MnemonicError:
+        return mnemonics
+    if len({s.group_parameters() for s in shares}) != 1:
+        return mnemonics
+    distinct = {s.index: m for s, m in zip(shares, mnemonics, strict=True)}
+    return list(distinct.values())[:shares[0].member_threshold]
+
+
+def combine(lines: list[str]) -> Secret:
+    """The key from SLIP-39 mnemonics, one a line; blank lines, ``#`` comment lines and a
+    ``Share N:`` prefix (older ``--print-shares`` output) are ignored."""
+    mnemonics = [re.sub(r"^share\s*\d+\s*:\s*", "", line.strip(), flags=re.IGNORECASE)
+                 for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    try:
+        data = shamir_mnemonic.combine_mnemonics(_enough(mnemonics))
     except shamir_mnemonic.MnemonicError as exc:
         raise ConfigError(f"the shares do not recover the key: {exc}") from None
     try:

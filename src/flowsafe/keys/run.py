@@ -22,18 +22,17 @@ from flowsafe.catalog import (
     staging_path,
     trust_for,
 )
-from flowsafe.config import Config
+from flowsafe.config import Config, select_site
 from flowsafe.errors import ConfigError, VerificationError
-from flowsafe.keys import escrow, fingerprint, users
+from flowsafe.keys import escrow, fingerprint, sheet, users
 from flowsafe.keys.credentials import Credential, Decrypted, decrypt_all
-from flowsafe.keys.sheet import write_sheet
 from flowsafe.keys.source import read_key_file
 from flowsafe.mariadb.connection import DbTarget, connect
 from flowsafe.restic import Restic
 from flowsafe.restore.database import private_copy
 from flowsafe.secret import Secret, write_private
 from flowsafe.session import locked_site
-from flowsafe.sites import open_site
+from flowsafe.sites import open_site, repository
 
 
 @dataclass(frozen=True)
@@ -68,8 +67,12 @@ def load_key(source: KeySource, restic: Restic, site: str) -> Secret:
 def site_database(config: Config, site_name: str | None, snapshot: str | None,
                   trust: TrustOptions, progress: ProgressFn
                   ) -> Iterator[tuple[str, Restic, DbTarget]]:
-    """The live database, or a snapshot's loaded into a private MariaDB (stopped after)."""
+    """The live database, or a snapshot's loaded into a private MariaDB (stopped after); a
+    site that is not installed here (a config only attached to its repository) is read
+    from its newest snapshot."""
     site, restic = site_repository(config, site_name)
+    if snapshot is None and site not in config.sites:
+        snapshot = "latest"
     if snapshot is None:
         yield site, restic, open_site(config, site).database
         return
@@ -98,7 +101,8 @@ class KeyReport:
         return self.fingerprint_matches is not False and not self.failed_ids
 
 
-def _check(site: str, restic: Restic, target: DbTarget, key: Secret) -> KeyReport:
+def check_key(site: str, restic: Restic, target: DbTarget, key: Secret) -> KeyReport:
+    """A key against the site's escrowed fingerprint and every credential in ``target``."""
     known = escrow.known_fingerprint(restic, site)
     with connect(target) as conn:
         found = decrypt_all(conn, key)
@@ -119,7 +123,7 @@ def run_unwrap(config: Config, site_name: str | None, email: str, password: Secr
             site, restic, target):
         with connect(target) as conn:
             key = users.unwrap(users.find(conn, email), password)
-        report = _check(site, restic, target, key)
+        report = check_key(site, restic, target, key)
     record = None
     if recipients or passphrase is not None:
         record, _ = escrow.save(restic, site, escrow.seal(key, recipients, passphrase), key)
@@ -150,7 +154,7 @@ def run_verify(config: Config, site_name: str | None, source: KeySource,
     """Check a candidate key against the fingerprint and every stored credential."""
     with site_database(config, site_name, snapshot, trust or TrustOptions(), progress) as (
             site, restic, target):
-        return _check(site, restic, target, load_key(source, restic, site))
+        return check_key(site, restic, target, load_key(source, restic, site))
 
 
 @dataclass(frozen=True)
@@ -237,7 +241,7 @@ def run_rewrap(config: Config, site_name: str | None, email: str, source: KeySou
         key = load_key(source, site.restic, site.name)
         with connect(site.database) as conn:
             account = users.find(conn, email)
-        checked = _check(site.name, site.restic, site.database, key)
+        checked = check_key(site.name, site.restic, site.database, key)
         if checked.fingerprint_matches is False or (checked.credentials and not checked.decrypted):
             raise VerificationError("the given key is not this site's master key (it does not "
                                     "match the fingerprint or decrypt any credential): "
@@ -251,14 +255,17 @@ def run_rewrap(config: Config, site_name: str | None, email: str, source: KeySou
 
 
 def run_sheet(config: Config, site_name: str | None, out: Path, *,
-              repository_password: bool, source: KeySource | None) -> Path:
-    """Write the recovery sheet (0600); the caller tells the admin to print and delete it."""
+              repository_password: bool, source: KeySource | None) -> list[str]:
+    """Write the recovery sheet (0600) of a configured site; returns its warnings (the
+    caller repeats them and tells the admin to print and delete the file)."""
     if out.exists():
         raise ConfigError(f"{out} already exists: choose a new file")
-    site, restic = site_repository(config, site_name)
+    site, _ = select_site(config, site_name)
+    restic = repository(config, config.sites[site].repository)
     key = load_key(source, restic, site) if source is not None else None
-    password = Secret.from_file(restic.repo.password_file) if repository_password else None
-    write_sheet(out, site=site, repository=restic.repo.display_url,
-                created=datetime.now().astimezone(), repository_password=password,
-                master_key=key)
-    return out
+    content = sheet.build(config, site, created=datetime.now().astimezone(), key=key,
+                          with_passwords=repository_password)
+    from flowsafe.keys.sheet_pdf import write_sheet  # reportlab, qrcode: for a sheet only
+
+    write_sheet(out, content)
+    return content.warnings

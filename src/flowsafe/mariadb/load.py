@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 
 DEFER_INDEXES_FROM = 16 << 20  # tables with at least this many dump bytes: indexes after rows
 PROGRESS_STEP = 4 << 20
+TAR_BUFFER = 1 << 20
 
 
 class Source(Protocol):
@@ -82,7 +83,9 @@ class TarSource:
 
     def files(self) -> Iterator[tuple[str, IO[bytes]]]:
         lead = self.prefix.strip("/") + "/"
-        with tarfile.open(fileobj=self.stream, mode="r|") as tar:  # breaks: see dump_stream
+        # large reads: tarfile's default 10 KiB records cost a Python loop each (breaks:
+        # see restic.dump_stream)
+        with tarfile.open(fileobj=self.stream, mode="r|", bufsize=TAR_BUFFER) as tar:
             for member in tar:
                 if not member.isfile() or not member.name.startswith(lead):
                     continue

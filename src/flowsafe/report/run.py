@@ -9,7 +9,7 @@ from pathlib import Path
 
 from flowsafe.config import Config
 from flowsafe.errors import ConfigError
-from flowsafe.report import html, pdf
+from flowsafe.report import html
 from flowsafe.report.model import Month, SiteReport, build
 from flowsafe.status import collect_with_inventories
 
@@ -50,6 +50,8 @@ def run_report(config: Config, site_name: str | None, month: str | None, out: Pa
     if suffix == ".html":
         out.write_text(html.render(reports), encoding="utf-8")
     else:
+        from flowsafe.report import pdf  # reportlab is heavy: loaded for a PDF only
+
         pdf.write(out, reports)
     return ReportResult(out, str(period), [r.site for r in reports],
                         sum(len(r.backups) for r in reports),

@@ -26,11 +26,22 @@ def sibling(path: Path, role: str, token: str) -> Path:
     return path.with_name(f"{path.name}.flowsafe-{role}-{token}")
 
 
+def _landing_prefix(dest: Path) -> str:
+    return f".{dest.name}.landing-"
+
+
+def remove_landings(dest: Path) -> None:
+    """Remove the landing folders that a restore into ``dest`` killed midway left beside it."""
+    if dest.parent.is_dir():
+        for landing in dest.parent.glob(_landing_prefix(dest) + "*"):
+            shutil.rmtree(landing, ignore_errors=True)
+
+
 def _restore_into(restic: Restic, snap: Snapshot, wanted: str, dest: Path) -> None:
     """Restore the snapshot's ``wanted`` (absolute, as backed up) to the new path ``dest``."""
     if dest.exists() or dest.is_symlink():
         raise FlowsafeError(f"{dest} already exists: refusing to restore over it")
-    landing = paths.private_folder(dest.parent, f".{dest.name}.landing-")
+    landing = paths.private_folder(dest.parent, _landing_prefix(dest))
     try:
         restic.restore(snap.id, landing, includes=[pattern(wanted)])
         found = landing / wanted.lstrip("/")

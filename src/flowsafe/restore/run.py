@@ -35,7 +35,7 @@ from flowsafe.catalog import (
 from flowsafe.config import Config
 from flowsafe.errors import ConfigError, FlowsafeError
 from flowsafe.faults import checkpoint
-from flowsafe.itflow.config_php import rewrite_db_settings
+from flowsafe.itflow.config_php import read_php, rewrite_settings
 from flowsafe.itflow.site import schema_version_in_use
 from flowsafe.manifest import Manifest
 from flowsafe.mariadb import accounts
@@ -281,6 +281,7 @@ class ElsewhereOptions:
     replace_existing: bool = False
     jobs: int = 2
     trust: TrustOptions = field(default_factory=TrustOptions)
+    base_url: str | None = None  # the new $config_base_url (host[/path], no scheme)
 
 
 @dataclass(frozen=True)
@@ -297,8 +298,9 @@ class ElsewhereResult:
     trust: str
 
 
-def _check_free(config: Config, options: ElsewhereOptions, admin: DbTarget) -> bool:
-    """Refuse a target that is not new; returns whether the database must be created."""
+def check_target(config: Config, options: ElsewhereOptions, admin: DbTarget) -> bool:
+    """Refuse a target that is not new (before anything is asked or changed); returns
+    whether the database holds something that ``--replace-existing`` lets go."""
     path = options.to_path.absolute()
     for name, site in config.sites.items():
         if path == site.path or site.path in path.parents or path in site.path.parents:
@@ -306,14 +308,13 @@ def _check_free(config: Config, options: ElsewhereOptions, admin: DbTarget) -> b
                               "choose a new folder")
     if path.exists() and any(path.iterdir()):
         raise ConfigError(f"--to-path {path} is not empty: choose a new or empty folder")
-    present = objects.present(admin, options.database)
-    if tables_of(admin, options.database) or present:
-        if not options.replace_existing:
-            raise ConfigError(f"database '{options.database}' is not empty "
-                              f"({admin.where()}): choose a new database name, or pass "
-                              "--replace-existing to drop what it holds")
-        drop_database(admin, options.database)
-    return not database_exists(admin, options.database)
+    holds = bool(tables_of(admin, options.database)
+                 or objects.present(admin, options.database))
+    if holds and not options.replace_existing:
+        raise ConfigError(f"database '{options.database}' is not empty ({admin.where()}): "
+                          "choose a new database name, or pass --replace-existing to drop "
+                          "what it holds")
+    return holds
 
 
 def elsewhere_admin(server: DbTarget) -> DbTarget:
@@ -336,9 +337,12 @@ def run_restore_elsewhere(config: Config, site_name: str | None, options: Elsewh
         raise ConfigError(f"snapshot {snap.short_id} is an imported ITFlow archive (database and "
                           "uploads/ only, no PHP files): restore it in place into a site that "
                           "has ITFlow's code, or export it (`flowsafe archive export`)")
+    holds = check_target(config, options, admin)
     if not confirm(options, manifest):
         return None
-    create = _check_free(config, options, admin)
+    if holds:
+        drop_database(admin, options.database)
+    create = not database_exists(admin, options.database)
     path = options.to_path.absolute()
     created_db = False
     try:
@@ -363,9 +367,11 @@ def run_restore_elsewhere(config: Config, site_name: str | None, options: Elsewh
         progress("files", 0, None)
         restore_tree(restic, snap, manifest.files.root, path)
         config_php = path / "config.php"
-        config_php.write_text(rewrite_db_settings(
-            config_php.read_text(), host=options.server.host, user=app_user,
-            password=password.reveal(), database=options.database))
+        settings = {"dbhost": options.server.host, "dbusername": app_user,
+                    "dbpassword": password.reveal(), "database": options.database}
+        if options.base_url is not None:
+            settings["config_base_url"] = options.base_url
+        config_php.write_text(rewrite_settings(read_php(config_php, "ITFlow config"), settings))
     except BaseException:
         shutil.rmtree(path, ignore_errors=True)
         if created_db or create:

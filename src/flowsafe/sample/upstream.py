@@ -14,7 +14,6 @@ those done, the error on stderr, and exits 1. Site and repository end up owned b
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from pathlib import Path
 
 from flowsafe import execute
 from flowsafe.errors import ConfigError
-from flowsafe.local_users import Account
+from flowsafe.local_users import Account, chown_tree
 from flowsafe.sample.files import APP_VERSION, SCHEMA_VERSION
 from flowsafe.sample.site import SampleSite
 
@@ -138,13 +137,6 @@ def _git(cwd: Path, *args: str) -> str:
     return execute.run(["git", *args], cwd=str(cwd), env=GIT_ENV).stdout.decode().strip()
 
 
-def _chown_tree(root: Path, account: Account) -> None:
-    os.chown(root, account.uid, account.gid)
-    for folder, dirs, files in os.walk(root):
-        for name in dirs + files:
-            os.lchown(os.path.join(folder, name), account.uid, account.gid)
-
-
 def _newer_version(work: Path, failing: bool) -> None:
     """Edit a checkout of the installed version into the newer one."""
     (work / "includes" / "app_version.php").write_text(
@@ -193,7 +185,7 @@ def make_updatable(site: SampleSite, repository: Path, *, owner: str = "www-data
         _git(work, "commit", "-q", "-m", f"ITFlow {NEW_APP_VERSION}")
         new = _git(work, "rev-parse", "HEAD")
         _git(work, "push", "-q", "origin", "master")
-    _chown_tree(path, account)
-    _chown_tree(repository, account)
+    chown_tree(path, account.uid, account.gid)
+    chown_tree(repository, account.uid, account.gid)
     return Upstream(repository, old, new, APP_VERSION, NEW_APP_VERSION, SCHEMA_VERSION,
                     NEW_SCHEMA_VERSION)
