@@ -8,9 +8,11 @@ import hashlib
 import io
 import json
 import re
+import shutil
 import stat
 import subprocess
 import sys
+import time
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -26,6 +28,7 @@ from flowsafe.mariadb.instance import PrivateServer
 from flowsafe.sample import build_site
 from flowsafe.sample.itflow_archive import FORMS, write_itflow_backup
 from flowsafe.secret import Secret, write_private
+from tests.cli import edit_config
 from tests.test_drill import Drilled, _tampered_snapshot
 from tests.test_restore import db_state
 
@@ -410,3 +413,259 @@ def test_export_of_a_damaged_snapshot_writes_nothing(site: Archived) -> None:
 def test_fixture_writer_rejects_unknown_forms(site: Archived) -> None:
     with pytest.raises(ValueError, match="unknown ITFlow backup form"):
         write_itflow_backup(site.sample.path, site.server.socket, "zip2019", site.tmp)
+
+
+# --- import ----------------------------------------------------------------------------
+
+
+def _snapshot_ids(site: Archived) -> list[str]:
+    return [s["id"] for s in site.snapshots()]
+
+
+def _import(site: Archived, *args: str) -> tuple[int, list[dict[str, Any]] | None, str]:
+    done = site.run("archive", "import", *args, "--json")
+    outcomes = json.loads(done.stdout) if done.stdout.strip() else None
+    return done.returncode, outcomes, done.stderr
+
+
+@pytest.fixture(scope="module")
+def imported(site: Archived) -> dict[str, Any]:
+    code, outcomes, stderr = _import(site, str(site.files["full"]))
+    assert code == 0 and outcomes is not None, stderr
+    [outcome] = outcomes
+    assert outcome["action"] == "imported" and outcome["form"] == "itflow-26.08-full"
+    return outcome
+
+
+def test_import_is_an_ordinary_snapshot(site: Archived, imported: dict[str, Any]) -> None:
+    listed = {s["id"]: s for s in site.snapshots()}[imported["snapshot_id"]]
+    assert listed["reason"] == "itflow-archive" and listed["schema_version"] == "2.6.7"
+    raw = json.loads(site.restic("snapshots", "--json", imported["snapshot_id"]))[0]
+    sha = hashlib.sha256(site.files["full"].read_bytes()).hexdigest()
+    assert f"archive:{sha}" in raw["tags"] and any(t.startswith("sig:") for t in raw["tags"])
+    stamp = re.search(r"_(\d{8}-\d{6})_", site.files["full"].name)
+    assert stamp is not None
+    assert raw["time"].startswith(
+        f"{stamp.group(1)[:4]}-{stamp.group(1)[4:6]}-{stamp.group(1)[6:8]}T")
+    manifest = json.loads(site.restic("dump", imported["snapshot_id"],
+                                      f"{site.tmp}/state/staging/itflow/manifest.json"))
+    assert manifest["files"]["uploads_only"] and manifest["archive"]["name"] == \
+        site.files["full"].name
+    assert manifest["itflow"]["app_version"] is None  # "Unknown": built by cron
+    assert imported["rows"] > 100 and imported["uploads_files"] > 10
+    before = _snapshot_ids(site)
+    code, outcomes, stderr = _import(site, str(site.files["full"]))
+    assert code == 0 and outcomes is not None, stderr
+    assert outcomes[0]["action"] == "already imported"
+    assert outcomes[0]["snapshot_id"] == imported["snapshot_id"]
+    assert _snapshot_ids(site) == before and state_leftovers(site) == []
+
+
+def test_imported_snapshot_drills_and_exports(site: Archived, imported: dict[str, Any]) -> None:
+    code, checks = site.drill(imported["snapshot_id"])
+    assert code == 0, checks
+    assert checks["login page"]["result"] == "skipped", checks["login page"]
+    assert checks["table values"]["result"] == "ok"
+    assert checks["uploads referenced"]["result"] == "ok"
+    out = site.tmp / "exported-import.zip"
+    site.ok("archive", "export", imported["snapshot_id"], "--out", str(out))
+    code, report, stderr = site.inspect(out)
+    assert code == 0 and report is not None and report["uploads"]["files"] == \
+        imported["uploads_files"], stderr
+    done = site.run("restore", imported["snapshot_id"], "--to-path", str(site.tmp / "else"),
+                    "--to-db", "ar_else", "--yes")
+    assert done.returncode == 2 and "imported ITFlow archive" in done.stderr
+
+
+def test_restore_of_an_import_keeps_the_code(site: Archived, imported: dict[str, Any]) -> None:
+    live = db_state(site.target)
+    code_marker = site.sample.path / "custom-local.php"
+    code_marker.write_text("<?php // local change, not in the archive\n")
+    stale = site.sample.path / "uploads" / "clients" / "1" / "after-archive.txt"
+    stale.write_text("uploaded after the archive")
+    try:
+        done = site.run("restore", imported["snapshot_id"], "--yes", "--no-safety-backup")
+        assert done.returncode == 0, done.stderr
+        assert "imported ITFlow archive" in done.stdout + done.stderr
+        assert db_state(site.target) == live
+        assert code_marker.exists() and not stale.exists()
+        restored = _digests(site.sample.path / "uploads", ("backups", "tmp"))
+        with zipfile.ZipFile(io.BytesIO(_entry(site, site.files["full"], "uploads.zip"))) as z:
+            assert sorted(restored) == sorted(n for n in z.namelist() if not n.startswith("tmp/"))
+        assert (site.sample.path / "uploads" / "backups").is_dir()  # carried over
+        site.ok("undo", "--yes")
+        assert stale.exists()
+    finally:
+        code_marker.unlink()
+        stale.unlink(missing_ok=True)
+
+
+def _entry(site: Archived, archive: Path, name: str) -> bytes:
+    with pyzipper.AESZipFile(archive) as opened:
+        opened.setpassword(site.backup_key.encode())
+        return bytes(opened.read(name))
+
+
+def test_import_refuses_bad_archives(site: Archived, imported: dict[str, Any]) -> None:
+    wrong = site.tmp / "wrong-import.key"
+    write_private(wrong, "y" * 32 + "\n")
+    raw = site.files["full"].read_bytes()
+    truncated = site.tmp / "damaged" / "truncated-import.zip"
+    truncated.parent.mkdir(exist_ok=True)
+    truncated.write_bytes(raw[: len(raw) // 2])
+    unknown = site.tmp / "damaged" / "unknown.bin"
+    unknown.write_bytes(b"\x00 nothing ITFlow wrote" * 50)
+    link_zip = io.BytesIO()
+    with zipfile.ZipFile(link_zip, "w") as uploads:
+        link = zipfile.ZipInfo("clients/1/passwd")
+        link.external_attr = (stat.S_IFLNK | 0o777) << 16
+        uploads.writestr(link, "/etc/passwd")
+    slip_zip = io.BytesIO()
+    with zipfile.ZipFile(slip_zip, "w") as uploads:
+        uploads.writestr("../../etc/cron.d/evil", "* * * * * root id")
+
+    def put(name: str, data: bytes) -> Callable[[dict[str, bytes]], None]:
+        return lambda entries: entries.__setitem__(name, data)
+
+    sql = _entry(site, site.files["full"], "db.sql")
+    broken = sql + b"INSERT INTO `no_such_table` (`a`) VALUES ('1');\n"
+    hostile = sql + b"GRANT ALL ON *.* TO 'x'@'%';\n"
+    company = re.search(rb"INSERT INTO `companies` \(.*?\) VALUES \('1', '([^']+)'", sql)
+    assert company is not None
+    other = sql.replace(company.group(1), b"Another MSP AG")
+    last = sql.count(b"\n") + 1  # the line appended to db.sql
+    cases: list[tuple[list[str], int, str]] = [
+        ([str(reseal(site, site.files["full"], "fresh.zip", lambda entries: None)),
+          "--backup-key-file", str(wrong)], 2, "wrong backup key"),
+        ([str(truncated)], 3, "damaged"),
+        ([str(unknown)], 2, "not a backup form ITFlow ever wrote"),
+        ([str(reseal(site, site.files["full"], "link.zip", put("uploads.zip",
+                                                                link_zip.getvalue())))],
+         3, "symbolic link"),
+        ([str(reseal(site, site.files["full"], "slip-import.zip",
+                     put("uploads.zip", slip_zip.getvalue())))], 3, "'..'"),
+        ([str(reseal(site, site.files["full"], "mismatch.zip", put("db.sql", broken),
+                     checksums=False))], 3, "SHA-256 of db.sql is not the one in version.txt"),
+        ([str(reseal(site, site.files["full"], "broken.zip", put("db.sql", broken)))], 3,
+         f"db.sql line {last} ('INSERT INTO `no_such_table`"),
+        ([str(reseal(site, site.files["full"], "grant.zip", put("db.sql", hostile)))], 3,
+         f"line {last}: 'GRANT ALL ON"),
+        ([str(reseal(site, site.files["full"], "other.zip", put("db.sql", other)))], 2,
+         "archive of another ITFlow: its company is 'Another MSP AG'"),
+        ([str(site.files["database"])], 2, "import takes full archives"),
+        ([str(site.files["legacy"])], 3, "without escaping values"),
+    ]
+    before = _snapshot_ids(site)
+    for args, code, message in cases:
+        done, outcomes, stderr = _import(site, *args)
+        assert done == code and message in stderr, (args, stderr)
+        assert len(stderr.strip().splitlines()) == 1 and outcomes is None, stderr
+        assert "nothing was imported" in stderr or code == 2 or "damaged" in stderr, stderr
+    assert _snapshot_ids(site) == before and state_leftovers(site) == []
+    assert not (site.tmp / "state" / "staging" / "itflow").exists()
+    forced, outcomes, stderr = _import(site, cases[8][0][0], "--force")
+    assert forced == 0 and outcomes is not None and outcomes[0]["action"] == "imported", stderr
+
+
+def test_no_key_in_config_php_for_import(site: Archived) -> None:
+    fresh = reseal(site, site.files["full"], "fresh-nokey.zip", lambda entries: None)
+    text = (site.sample.path / "config.php").read_text()
+    (site.sample.path / "config.php").write_text(
+        re.sub(r"\$config_backup_key = '[^']+';", "", text))
+    try:
+        code, _, stderr = _import(site, str(fresh))
+    finally:
+        (site.sample.path / "config.php").write_text(text)
+    assert code == 2 and "has no $config_backup_key" in stderr
+
+
+def test_import_master_key_into_escrow(site: Archived) -> None:
+    path = str(site.files["master_key"])
+    code, _, stderr = _import(site, path)
+    assert code == 2 and "--age-recipient" in stderr and "nothing was escrowed" in stderr
+    passphrase = site.tmp / "escrow.pass"
+    write_private(passphrase, "correct horse battery staple\n")
+    code, outcomes, stderr = _import(site, path, "--passphrase-file", str(passphrase))
+    assert code == 0 and outcomes is not None and outcomes[0]["action"] == "escrowed", stderr
+    records = json.loads(site.restic("snapshots", "--json", "--tag", "flowsafe-key"))
+    assert len(records) == 1
+    landing = site.tmp / "escrow-record"
+    site.restic("restore", records[0]["id"], "--target", str(landing))
+    sealed = (landing / "flowsafe-master-key-itflow.age").read_bytes()
+    assert sealed.startswith(b"age-encryption.org/v1")
+    assert site.sample.master_key.encode() not in sealed  # sealed, never in clear
+    code, outcomes, stderr = _import(site, path, "--passphrase-file", str(passphrase))
+    assert code == 0 and outcomes is not None and outcomes[0]["action"] == "already escrowed"
+    opened = site.run("key", "verify", "--escrow-passphrase-file", str(passphrase), "--json")
+    assert opened.returncode == 0, opened.stderr
+
+
+def test_backup_imports_new_archives(site: Archived, imported: dict[str, Any]) -> None:
+    folder = site.sample.path / "uploads" / "backups"
+    new = write_itflow_backup(site.sample.path, site.server.socket, "full", folder)
+    text = site.config.read_text()
+    edit_config(site.config, replace={"import_itflow_archives = false":
+                                      "import_itflow_archives = true"})
+    try:
+        done = site.ok("backup", "--json")
+        result = json.loads(done.stdout)
+        assert [o["action"] for o in result["imported"]] == ["imported"], result["imported"]
+        assert new.exists()  # left where ITFlow put it
+        again = json.loads(site.ok("backup", "--json").stdout)
+        assert again["imported"] == []
+    finally:
+        site.config.write_text(text)
+        new.unlink()
+
+
+def test_import_memory_stays_flat(site: Archived) -> None:
+    """An archive with a 200 MiB incompressible upload is imported in well under 200 MiB."""
+    big = site.tmp / "big-import.zip"
+    inner = site.tmp / "big-import-uploads.zip"
+    with zipfile.ZipFile(inner, "w", zipfile.ZIP_STORED) as uploads, \
+            uploads.open("clients/1/huge.bin", "w", force_zip64=True) as handle:
+        for number in range(200):
+            handle.write(hashlib.sha256(str(number).encode()).digest() * (1 << 15))
+    with create_private(big) as out, Sealer(out, Secret(site.backup_key)) as sealer:
+        with sealer.entry("db.sql", 0, 0) as sql:
+            sql.write(_entry(site, site.files["full"], "db.sql"))
+        with sealer.entry("uploads.zip", 0, inner.stat().st_size, compress=False) as up, \
+                inner.open("rb") as source:
+            while chunk := source.read(1 << 20):
+                up.write(chunk)
+        sealer.close(version_txt.render([("Backup Type", "full")], list(sealer.digests)), 0)
+    inner.unlink()
+    child = subprocess.Popen([sys.executable, "-m", "flowsafe", "--config", str(site.config),
+                              "archive", "import", str(big), "--json"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peak = 0
+    status = Path(f"/proc/{child.pid}/status")
+    while child.poll() is None:
+        try:
+            found = re.search(r"VmHWM:\s+(\d+) kB", status.read_text())
+        except OSError:
+            break
+        peak = max(peak, int(found.group(1)) if found else 0)
+        time.sleep(0.05)
+    out_text, err_text = child.communicate(timeout=240)
+    big.unlink()
+    assert child.returncode == 0, err_text
+    assert json.loads(out_text)[0]["uploads_bytes"] >= 200 << 20
+    assert 0 < peak / 1024 < 160, f"import of a 200 MiB archive peaked at {peak / 1024:.0f} MiB"
+
+
+def test_import_plain_zip_and_all(site: Archived) -> None:
+    code, outcomes, stderr = _import(site, str(site.files["plain"]))
+    assert code == 0 and outcomes is not None, stderr
+    assert outcomes[0]["action"] == "imported" and outcomes[0]["form"] == "itflow-25.05-plain-zip"
+    folder = site.sample.path / "uploads" / "backups"
+    copied = folder / site.files["master_key"].name
+    shutil.copy2(site.files["master_key"], copied)
+    try:
+        code, outcomes, stderr = _import(site, "--all")
+    finally:
+        copied.unlink()
+    assert code == 0 and outcomes is not None, stderr
+    assert [(o["action"], Path(o["path"]).name) for o in outcomes] == [("skipped", copied.name)]
+    code, _, stderr = _import(site, "--all", str(site.files["plain"]))
+    assert code == 2 and "not both" in stderr

@@ -164,3 +164,23 @@ def test_secondary_indexes_move_after_the_rows() -> None:
     assert b"by_a" not in deferred.create and b"COMMENT 'a, (b)'" in deferred.create
     no_pk = b"CREATE TABLE `t` (\n  `a` int,\n  UNIQUE KEY `u` (`a`)\n)"
     assert defer_indexes(no_pk, b"`t`").alter is None
+
+
+def test_named_table_checks_itflow_db_sql_statements() -> None:
+    """ITFlow's db.sql has no file boundaries: each statement names its own table, and the
+    table's rules then apply (own database only, nothing placed outside it)."""
+    text = (b"DROP TABLE IF EXISTS `clients`;\nCREATE TABLE `clients` (`id` int) ENGINE=InnoDB;\n"
+            b"INSERT INTO `clients` (`id`) VALUES ('1');\nDROP VIEW IF EXISTS `v`;\n"
+            b"SET NAMES 'utf8mb4';\n")
+    found = [statements.named_table(s) for s in split_text(text)]
+    assert found == ["clients", "clients", "clients", None, None]
+    for hostile, message in [
+        (b"INSERT INTO `mysql`.`user` (`User`) VALUES ('x');", "another database"),
+        (b"CREATE TABLE `t` (`a` int) DATA DIRECTORY = '/etc';", "outside the database"),
+        (b"CREATE TABLE `t` SELECT * FROM mysql.user;", "copies rows"),
+    ]:
+        [statement] = split_text(hostile)
+        name = statements.named_table(statement)
+        assert name is not None
+        with pytest.raises(UnsafeStatementError, match=message):
+            statements.classify_table_statement(statement, name)

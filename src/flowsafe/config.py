@@ -125,6 +125,7 @@ class SiteConfig(_Strict):
     update: UpdateSettings = Field(default_factory=UpdateSettings)
     ping_url: Annotated[str, AfterValidator(_http_url)] | None = None
     copy_to: list[str] = Field(default_factory=list)
+    import_itflow_archives: bool = False  # each backup imports ITFlow's new own archives
 
     @field_validator("path")
     @classmethod

@@ -1,6 +1,7 @@
 """``flowsafe demo``: the whole story a newcomer needs, on a sample site in a temp folder.
 
-A private MariaDB and a sample ITFlow site; init; a backup; a night of work and
+A private MariaDB and a sample ITFlow site; init; a backup; one of ITFlow's own
+backup archives (written by PHP as ITFlow's cron writes it) imported; a night of work and
 a second backup; a drill that proves the snapshot restores; an accidental
 deletion (a client's rows and uploads) put back with ``restore``, and ``undo``
 shown; a safe ``update`` of the site; the schedule ``schedule install`` would
@@ -15,6 +16,7 @@ import tempfile
 from pathlib import Path
 
 from flowsafe import render
+from flowsafe.archive.importer import ImportOptions, run_import
 from flowsafe.backup import ProgressFn, run_backup
 from flowsafe.config import DatabaseSettings, load_config
 from flowsafe.drill.run import DrillOptions, run_drill
@@ -26,6 +28,7 @@ from flowsafe.report.run import run_report
 from flowsafe.restore.plan import Plan, RestoreOptions
 from flowsafe.restore.run import run_restore, run_undo
 from flowsafe.sample import SampleSite, build_site, nightly_change
+from flowsafe.sample.itflow_archive import write_itflow_backup
 from flowsafe.schedule.demo import demo_schedule
 from flowsafe.secret import write_private
 from flowsafe.snapshots import list_snapshots
@@ -94,6 +97,12 @@ def run_demo(progress: ProgressFn) -> Path:
             config = load_config(config_file)
             say("4. flowsafe backup --reason manual")
             render.show_backup(run_backup(config, "demo", "manual", progress))
+            made = write_itflow_backup(sample.path, server.socket, "full",
+                                       sample.path / "uploads" / "backups")
+            say(f"   ITFlow's own cron backup wrote {render.esc(made.name)}; flowsafe archive "
+                "import --all takes it in as a signed snapshot (database and uploads/):")
+            render.show_imports(run_import(config, "demo", ImportOptions(all=True), progress),
+                                indent="   ")
             nightly_change(sample, server.target(), day=1)
             say("5. A night of work (tickets, logs, edits, 10 uploads), then flowsafe backup "
                 "--reason nightly: restic stores only what changed.")

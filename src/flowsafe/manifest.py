@@ -99,6 +99,9 @@ class FilesEntry(_Model):
     excluded: list[str]
     owner: str | None = None  # user name owning the tree's root, for a new server
     group: str | None = None
+    # Only ``uploads/`` below ``root`` (an imported ITFlow archive holds no PHP files): a
+    # restore brings back the database and uploads/ and leaves the live code alone.
+    uploads_only: bool = False
 
 
 class ItflowEntry(_Model):
@@ -109,6 +112,16 @@ class ItflowEntry(_Model):
     schema_version: str | None
     expected_schema_version: str | None
     installation_id: str | None = None
+
+
+class ArchiveEntry(_Model):
+    """The ITFlow archive an imported snapshot came from (``archive import``)."""
+
+    name: str
+    sha256: str  # of the whole file; also the snapshot's ``archive:`` tag
+    form: str
+    generated: str | None = None  # version.txt's ``Generated:``
+    generated_by: str | None = None
 
 
 class Manifest(_Model):
@@ -126,6 +139,7 @@ class Manifest(_Model):
     database: DatabaseEntry
     files: FilesEntry
     master_key_fingerprint: str | None = None
+    archive: ArchiveEntry | None = None
 
     def write(self, folder: Path) -> bytes:
         """Write ``manifest.json`` into ``folder``; returns the exact bytes (for signing)."""

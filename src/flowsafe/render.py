@@ -154,6 +154,25 @@ def show_backup(result: Any) -> None:
         out.print(f"  [yellow]note:[/] {note}")
     if result.unchecked:
         out.print(f"  [yellow]note:[/] {result.unchecked}")
+    show_imports(result.imported, indent="  ")
+
+
+def show_imports(outcomes: list[Any], indent: str = "") -> None:
+    """One line per ITFlow archive ``archive import`` (or a backup) took in or passed over."""
+    for o in outcomes:
+        if o.action == "imported":
+            line = (f"[green]imported[/] {esc(o.path.name)} as snapshot {o.snapshot_id[:8]} "
+                    f"({when(o.snapshot_time)}): {o.tables} tables, {o.rows} rows, "
+                    f"{o.uploads_files} uploads ({size(o.uploads_bytes)})")
+        elif o.action == "escrowed":
+            line = (f"[green]escrowed[/] the master key of {esc(o.path.name)} (record "
+                    f"{o.snapshot_id[:8]})")
+        elif o.action == "failed":
+            line = f"[red]not imported[/] {esc(o.path.name)}: {esc(o.detail)}"
+        else:
+            shown = f" (snapshot {o.snapshot_id[:8]})" if o.snapshot_id else ""
+            line = f"{esc(o.path.name)}: {o.action}{shown}: {esc(o.detail or 'nothing to do')}"
+        out.print(indent + line, highlight=False, soft_wrap=True)
 
 
 def show_snapshots(rows: list[Any]) -> None:

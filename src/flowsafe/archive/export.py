@@ -21,7 +21,6 @@ from pathlib import Path
 from flowsafe import __version__
 from flowsafe.archive import dbsql, key, version_txt
 from flowsafe.archive.writer import Sealer, TreeSummary, create_private, zip_tree
-from flowsafe.backup import ProgressFn
 from flowsafe.catalog import (
     TrustOptions,
     read_manifest,
@@ -35,6 +34,7 @@ from flowsafe.errors import ConfigError
 from flowsafe.manifest import Manifest
 from flowsafe.mariadb.load import TarSource
 from flowsafe.restic import Snapshot
+from flowsafe.store import ProgressFn
 
 
 @dataclass(frozen=True)

@@ -24,10 +24,10 @@ from flowsafe.archive.forms import Form
 from flowsafe.archive.key import backup_key
 from flowsafe.archive.version_txt import VersionTxt
 from flowsafe.archive.writer import create_private
-from flowsafe.backup import ProgressFn
 from flowsafe.config import Config
 from flowsafe.errors import ConfigError, VerificationError
 from flowsafe.secret import Secret
+from flowsafe.store import ProgressFn
 
 KeyFn = Callable[[], Secret]
 WORK_PREFIX = "archive-"
@@ -100,11 +100,11 @@ def _list_uploads(path: Path, spool: Path) -> UploadsListing:
     return listing
 
 
-def _master_key_length(text: str) -> int | None:
-    """Length of the key line of master_key.txt (the key itself is never kept)."""
+def master_key_in(text: str) -> str | None:
+    """The key line of master_key.txt, if the text is ITFlow's master-key export."""
     lines = [line.strip() for line in text.splitlines()]
     body = [line for line in lines[2:] if line]
-    return len(body[0]) if body and lines and lines[0].startswith("ITFlow master") else None
+    return body[0] if body and lines and lines[0].startswith("ITFlow master") else None
 
 
 class _Inspection:
@@ -196,7 +196,8 @@ class _Inspection:
                 if key_check.recorded != key_check.sha256:
                     key_check.result = "mismatch" if key_check.recorded else "not recorded"
                     self.report.problems.append(f"master_key.txt: checksum {key_check.result}")
-                self.report.master_key_length = _master_key_length(key_text)
+                found = master_key_in(key_text)
+                self.report.master_key_length = len(found) if found else None
                 self.report.entries.append(key_check)
             else:
                 self.report.entries.append(self.verify(info, version, form))

@@ -1,4 +1,4 @@
-"""``flowsafe archive ...``: ITFlow's own backup archives (inspect, export)."""
+"""``flowsafe archive ...``: ITFlow's own backup archives (inspect, import, export)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import typer
 
 from flowsafe import render
 from flowsafe.archive.export import ExportOptions, run_export
+from flowsafe.archive.importer import ImportOptions, run_import
 from flowsafe.archive.inspect import run_inspect
 from flowsafe.cli.app import app
 from flowsafe.cli.common import (
@@ -20,12 +21,13 @@ from flowsafe.cli.common import (
     SnapshotArg,
     TrustUnsignedOpt,
     load,
+    optional_secret,
     trust,
 )
 from flowsafe.config import Config, config_path
 from flowsafe.errors import EXIT_VERIFY
 
-archive_app = typer.Typer(help="ITFlow's own backup archives: inspect and verify, export.",
+archive_app = typer.Typer(help="ITFlow's own backup archives: inspect, import, export.",
                           no_args_is_help=True)
 app.add_typer(archive_app, name="archive")
 
@@ -88,3 +90,38 @@ def archive_export(
         render.print_json(result)
     else:
         render.show_export(result)
+
+
+@archive_app.command("import")
+def archive_import(
+    files: Annotated[list[Path] | None, typer.Argument(
+        help="ITFlow archives (full or master-key) to import.", show_default=False)] = None,
+    site: SiteOpt = None,
+    all_archives: Annotated[bool, typer.Option(
+        "--all", help="Every archive in the site's backup folder (uploads/backups).")] = False,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Import an archive that looks like another site's.")] = False,
+    backup_key_file: BackupKeyOpt = None,
+    age_recipient: Annotated[list[str] | None, typer.Option(
+        "--age-recipient", help="For a master-key archive: age public key (age1...) to seal "
+        "the key for in the escrow; repeatable.")] = None,
+    passphrase_file: Annotated[Path | None, typer.Option(
+        "--passphrase-file", help="For a master-key archive: seal the key with this "
+        "passphrase instead.")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Store ITFlow's own archives as signed flowsafe snapshots (database and uploads/).
+
+    A full archive becomes a snapshot with reason itflow-archive at the archive's time; a
+    master-key archive goes into the key escrow, sealed. An archive imported before is
+    left alone. Exit 3 when an archive fails verification or its db.sql does not load, 2
+    for a wrong key or an archive of another site; nothing is written for that archive.
+    """
+    options = ImportOptions(tuple(files or ()), all_archives, force, backup_key_file,
+                            tuple(age_recipient or ()), optional_secret(passphrase_file))
+    with render.progress_bars(enabled=not json_out) as bars:
+        outcomes = run_import(load(), site, options, bars)
+    if json_out:
+        render.print_json(outcomes)
+    else:
+        render.show_imports(outcomes)

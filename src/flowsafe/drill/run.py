@@ -147,8 +147,12 @@ def _drill_server(report: DrillReport, config: Config, restic: Restic, snap: Sna
         return checks.credentials_decrypt(target, key.reveal())
 
     report.run("credentials decrypt", credentials, needs=db)
-    report.run("login page", lambda: checks.login_page(app[0], server.socket, tree,
-                                                       config.drill.php_port), needs=both)
+    def login_page() -> str:
+        if manifest.files.uploads_only:
+            raise Skip("an imported ITFlow archive holds no PHP files")
+        return checks.login_page(app[0], server.socket, tree, config.drill.php_port)
+
+    report.run("login page", login_page, needs=both)
     report.run("repository data", repository.result)
     longest = manifest.database.longest_statement
     if longest > manifest.database.max_allowed_packet:

@@ -359,6 +359,17 @@ def _create_object(statement: Statement) -> Kind | None:
     return Kind(kind, _own(statement, match.group("name"), None, kind))
 
 
+def named_table(statement: Statement) -> str | None:
+    """The table a CREATE TABLE, INSERT or DROP TABLE names (unquoted), else None: a script
+    without file boundaries (ITFlow's db.sql) is checked statement by statement with it."""
+    for pattern in (_CREATE_TABLE, _INSERT, _DROP):
+        match = pattern.match(statement.code)
+        if match is not None and (pattern is not _DROP
+                                  or match.group("kind").upper() == b"TABLE"):
+            return unquote(match.group("name"))
+    return None
+
+
 def classify_table_statement(statement: Statement, table: str) -> Kind:
     """What a statement of table ``table``'s file is; raises for anything else."""
     code = statement.code

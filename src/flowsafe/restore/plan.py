@@ -104,15 +104,20 @@ def make_plan(site: str, snap: Snapshot, manifest: Manifest, trust: str, live: V
     incoming = Versions(manifest.itflow.app_version, manifest.itflow.schema_version,
                         manifest.itflow.expected_schema_version)
     warnings: list[str] = []
-    if database and files:
+    uploads_only = manifest.files.uploads_only
+    if uploads_only:  # an imported ITFlow archive: the live code stays and runs its database
+        site_path = f"{site_path.rstrip('/')}/uploads"
+        warnings.append("the snapshot is an imported ITFlow archive (database and uploads/ "
+                        "only): the live PHP files stay as they are")
+    if database and files and not uploads_only:
         refusal, warning = _guard(incoming.schema, incoming.expected_schema,
                                   "the snapshot's database", "the snapshot's code")
     elif database:
         refusal, warning = _guard(incoming.schema, live.expected_schema,
                                   "the snapshot's database", "the live code")
-        if refusal:
+        if refusal and not uploads_only:
             refusal += "; restore code and database together (a full restore)"
-        if incoming.app != live.app:
+        if incoming.app != live.app and not uploads_only:
             warnings.append(f"database only: the snapshot was taken with ITFlow "
                             f"{incoming.app or 'unknown'}, the live code is "
                             f"{live.app or 'unknown'}")

@@ -143,6 +143,11 @@ def _restore_locked(config: Config, site: Site, options: RestoreOptions, confirm
         phases["safety backup"], clock = time.monotonic() - clock, time.monotonic()
     token = secrets.token_hex(3)
     live_db, live_path = site.database.database, site.install.path
+    tree, excludes = manifest.files.root, site.config.exclude
+    if manifest.files.uploads_only:  # swap uploads/ only: the live code stays
+        live_path, tree = live_path / "uploads", f"{tree.rstrip('/')}/uploads"
+        excludes = [e.strip("/").removeprefix("uploads/") for e in excludes
+                    if e.strip("/").startswith("uploads/")]
     scratch_db = side_name(live_db, "new") if plan.database else None
     new_path = sibling(live_path, "new", token)
     now = datetime.now(UTC)
@@ -162,8 +167,8 @@ def _restore_locked(config: Config, site: Site, options: RestoreOptions, confirm
             phases.update({f"database: {k}": v for k, v in result.phases.items()})
         if plan.files:
             progress("files", 0, None)
-            restore_tree(site.restic, snap, manifest.files.root, new_path)
-            carry_over(live_path, new_path, site.config.exclude)
+            restore_tree(site.restic, snap, tree, new_path)
+            carry_over(live_path, new_path, excludes)
             checkpoint("files-restore")
             phases["files"], clock = time.monotonic() - clock, time.monotonic()
         journal.purge(config.state_dir, site.name, lambda: admin or site.database)
@@ -328,6 +333,10 @@ def run_restore_elsewhere(config: Config, site_name: str | None, options: Elsewh
     snap = resolve(restic, site, options.snapshot)
     checked = read_manifest(restic, snap, site, trust_for(config, site, options.trust))
     manifest = checked.manifest
+    if manifest.files.uploads_only:
+        raise ConfigError(f"snapshot {snap.short_id} is an imported ITFlow archive (database and "
+                          "uploads/ only, no PHP files): restore it in place into a site that "
+                          "has ITFlow's code, or export it (`flowsafe archive export`)")
     holds = check_target(config, options, admin)
     if not confirm(options, manifest):
         return None
