@@ -1,3 +1,3 @@
 """flowsafe: complete, consistent, tested and restorable ITFlow backups on restic."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
