@@ -24,7 +24,7 @@ from flowsafe.mariadb.connection import connect
 from flowsafe.mariadb.instance import PrivateServer
 from flowsafe.sample import SampleSite, build_site
 from flowsafe.secret import write_private
-from tests.cli import SiteUnderTest, watch_argv
+from tests.cli import SiteUnderTest, watch_processes
 
 OTHER_KEY = "ZZotherKEY123456"
 NEW_PASSWORD = "n3w Pässwörd for-rewrap!"
@@ -457,7 +457,7 @@ def test_no_secret_in_argv_stderr_or_files(site: Site) -> None:
     phrase = site.secret_file("kdbx.pass", "leak test phrase")
     _, recipient = _identity(site)
     secrets = [site.sample.master_key, password, NEW_PASSWORD]
-    with watch_argv() as seen:
+    with watch_processes() as seen:
         runs = [
             site.run("--verbose", "key", "unwrap", "--user", email, "--password-file",
                      str(pw_file), "--age-recipient", recipient),
@@ -471,9 +471,9 @@ def test_no_secret_in_argv_stderr_or_files(site: Site) -> None:
         ]
     for done in runs:
         assert done.returncode == 0, (done.args, done.stderr)
-    assert any("restic" in line and "backup" in line for line in seen)  # the pre-rewrap one
+    assert any("restic" in p.argv and "backup" in p.argv for p in seen)  # the pre-rewrap one
     for secret in secrets:
-        assert not any(secret in line for line in seen)
+        assert not any(secret in p.argv or secret in p.environ for p in seen)
         for done in runs:
             assert secret not in done.stderr
             assert secret not in done.stdout
