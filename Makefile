@@ -1,11 +1,12 @@
 # make demo: the built-in tour on a sample site.  make test: lint, types, tests.
+# make faults: the whole fault matrix, written to RELIABILITY.md.  make fuzz: the long fuzz run.
 # Both install what they need (apt packages, the virtualenv) when it is missing.
 
 VENV := .venv
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 export PATH := /usr/sbin:/sbin:$(PATH)
 
-.PHONY: demo test lint deps bench clean
+.PHONY: demo test lint deps bench clean faults fuzz
 
 deps:
 	@scripts/install-deps.sh
@@ -26,6 +27,12 @@ lint: $(STAMP)
 
 test: deps $(STAMP) lint
 	$(VENV)/bin/pytest
+
+faults: deps $(STAMP)
+	scripts/fault-matrix
+
+fuzz: $(STAMP)
+	HYPOTHESIS_PROFILE=fuzz $(VENV)/bin/pytest -m fuzz -q
 
 bench: deps $(STAMP)
 	$(VENV)/bin/python -m bench.backup

@@ -26,8 +26,8 @@ from flowsafe.mariadb.instance import PrivateServer
 from flowsafe.sample import build_site
 from flowsafe.sample.itflow_archive import FORMS, write_itflow_backup
 from flowsafe.secret import Secret, write_private
+from tests.probes import db_state
 from tests.test_drill import Drilled, _tampered_snapshot
-from tests.test_restore import db_state
 
 RESTORE_PHP = Path(__file__).parent / "php" / "itflow_restore.php"
 ITFLOW_NAME = re.compile(r"itflow_[0-9]{8}-[0-9]{6}_full_[A-Za-z0-9_-]{32}\.zip")

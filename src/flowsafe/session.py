@@ -21,15 +21,12 @@ log = logging.getLogger(__name__)
 
 
 @contextmanager
-def locked_site(config: Config, name: str | None, action: str,
-                recover: bool = True) -> Iterator[Site]:
-    """The site, held exclusively for ``action``, with any crash leftovers repaired
-    (``recover=False`` only for ``undo --forget``, which discards the journal)."""
+def locked_site(config: Config, name: str | None, action: str) -> Iterator[Site]:
+    """The site, held exclusively for ``action``, with any crash leftovers repaired."""
     site_name, _ = select_site(config, name)
     with site_lock(config.state_dir, site_name, action) as held:
-        if recover:
-            journal.recover(config.state_dir, site_name,
-                            lambda: open_site(config, site_name).admin())
+        journal.recover(config.state_dir, site_name,
+                        lambda: open_site(config, site_name).admin())
         site = open_site(config, site_name)
         if held.previous_crashed:
             log.warning("the previous flowsafe %s of '%s' did not finish; cleaning up",

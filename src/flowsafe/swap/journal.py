@@ -153,7 +153,7 @@ def swap(state_dir: Path, entry: Journal, admin: DbTarget) -> None:
 
 def _complete(entry: Journal, admin: Callable[[], DbTarget]) -> bool:
     """Whether every part of a swap is done (then recovery finishes it)."""
-    if entry.files is not None and entry.files.state() != "after":
+    if entry.files is not None and entry.files.state(source_optional=True) != "after":
         return False
     return entry.db is None or entry.db.state(admin()) == "after"
 
