@@ -287,7 +287,7 @@ def test_memory_stays_flat(site: Archived) -> None:
 @pytest.fixture(scope="module")
 def exported(site: Archived) -> Path:
     out = site.tmp / "exports"
-    out.mkdir()
+    out.mkdir(mode=0o700)
     site.ok("archive", "export", site.snapshot, "--out", str(out))
     [path] = list(out.iterdir())
     return path
@@ -392,7 +392,7 @@ def test_export_refuses_a_name_itflow_cannot_restore(site: Archived) -> None:
     finally:
         odd.unlink()
     out = site.tmp / "odd"
-    out.mkdir()
+    out.mkdir(mode=0o700)
     done = site.run("archive", "export", "latest", "--out", str(out))
     assert done.returncode == 1 and "scan..pdf" in done.stderr, done.stderr
     assert list(out.iterdir()) == [] and state_leftovers(site) == []
@@ -401,7 +401,7 @@ def test_export_refuses_a_name_itflow_cannot_restore(site: Archived) -> None:
 def test_export_of_a_damaged_snapshot_writes_nothing(site: Archived) -> None:
     tampered = _tampered_snapshot(site)
     out = site.tmp / "tampered"
-    out.mkdir()
+    out.mkdir(mode=0o700)
     done = site.run("archive", "export", tampered, "--out", str(out / "x.zip"))
     assert done.returncode == 3 and "'clients': chunk" in done.stderr, done.stderr
     assert list(out.iterdir()) == [] and state_leftovers(site) == []

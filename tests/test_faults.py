@@ -625,3 +625,19 @@ def test_fault(site: Matrix, case: Case) -> None:
               seconds=round(time.monotonic() - started, 1))
     append(row)
     assert row.held, (row, done.stderr)
+
+
+def test_every_file_is_private(site: Matrix) -> None:
+    """After the pairs above (backups, restores, drills, records, journals): every file
+    flowsafe wrote in its state and config folders is 0600, every folder 0700 (the private
+    servers' own data folders belong to MariaDB and are left out)."""
+    site.ok("drill")
+    loose = []
+    for root in (site.state, site.config.parent):
+        for path in [root, *root.rglob("*")]:
+            if "servers" in path.relative_to(root).parts or path.is_symlink():
+                continue
+            mode = path.stat().st_mode & 0o777
+            if mode != (0o700 if path.is_dir() else 0o600):
+                loose.append(f"{path.relative_to(site.tmp)} {mode:o}")
+    assert loose == []

@@ -340,7 +340,7 @@ def test_shares_recover_the_key_only_when_enough_and_consistent(site: Site) -> N
 def test_export_kdbx_holds_every_credential(site: Site) -> None:
     phrase = site.secret_file("kdbx.pass", "kee pass phrase 42")
     out = site.tmp / "out" / "creds.kdbx"
-    out.parent.mkdir()
+    out.parent.mkdir(mode=0o700)
     done = site.ok("credentials", "export", "--format", "kdbx", "--out", str(out),
                    "--key-file", str(site.key), "--passphrase-file", str(phrase))
     plain = site.plain_credentials()
@@ -483,3 +483,26 @@ def test_no_secret_in_argv_stderr_or_files(site: Site) -> None:
               if path.is_file() and not path.is_symlink() and path.resolve() not in written
               and key in path.read_bytes()]
     assert leaked == []
+
+
+def test_exports_and_sheets_refuse_a_folder_every_user_can_list(site: Site) -> None:
+    shared = site.tmp / "shared"
+    shared.mkdir()
+    shared.chmod(0o755)
+    _, recipient = _identity(site)
+    runs = {
+        "the recovery sheet": ("key", "sheet", "--out", str(shared / "s.pdf"), "--key-file",
+                               str(site.key)),
+        "the credentials export": ("credentials", "export", "--format", "csv", "--out",
+                                   str(shared / "c.csv.age"), "--key-file", str(site.key),
+                                   "--age-recipient", recipient),
+        "the archive": ("archive", "export", "latest", "--out", str(shared)),
+    }
+    for what, args in runs.items():
+        done = site.run(*args)
+        assert done.returncode == 2, (what, done.stderr)
+        assert f"{what}: {shared} can be listed by every user" in done.stderr
+        assert "--force" in done.stderr
+    assert list(shared.iterdir()) == []
+    forced = site.ok(*runs["the recovery sheet"], "--force")
+    assert (shared / "s.pdf").stat().st_mode & 0o777 == 0o600, forced.stdout

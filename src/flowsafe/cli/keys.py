@@ -10,6 +10,7 @@ import typer
 from flowsafe import render
 from flowsafe.cli.app import app
 from flowsafe.cli.common import (
+    ForceSharedOpt,
     IdentityOpt,
     JsonOpt,
     SigningKeyOpt,
@@ -34,6 +35,7 @@ from flowsafe.keys.run import (
     run_unwrap,
     run_verify,
 )
+from flowsafe.paths import refuse_shared_folder
 from flowsafe.secret import Secret
 
 key_app = typer.Typer(
@@ -167,8 +169,10 @@ def key_sheet(
     age_identity: IdentityOpt = None,
     escrow_passphrase_file: EscrowPassOpt = None,
     shares: SharesOpt = None,
+    force: ForceSharedOpt = False,
 ) -> None:
     """A printable recovery sheet (repository password and, given a key source, the key)."""
+    refuse_shared_folder(out, "the recovery sheet", force)
     given = any((key_file, age_identity, escrow_passphrase_file, shares))
     source = _source(key_file, age_identity, escrow_passphrase_file, shares) if given else None
     path = run_sheet(load(), site, out, repository_password=repository_password,
@@ -229,10 +233,12 @@ def credentials_export(
     age_recipient: RecipientOpt = None,
     trust_unsigned: TrustUnsignedOpt = False,
     signing_key_file: SigningKeyOpt = None,
+    force: ForceSharedOpt = False,
 ) -> None:
     """Decrypt every credential into a KeePass file or an age-encrypted CSV (never plain)."""
     if fmt not in ("kdbx", "csv"):
         raise ConfigError("--format is kdbx or csv")
+    refuse_shared_folder(out, "the credentials export", force)
     passphrase = optional_secret(passphrase_file)
     if fmt == "kdbx" and passphrase is None:
         passphrase = secret(None, "new KeePass passphrase", "--passphrase-file")
