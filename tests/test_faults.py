@@ -45,7 +45,23 @@ RESTORE = ("--yes", "--no-safety-backup")
 STEPS = ["safety-backup", "journal-prepare", "db-load", "db-verify", "files-restore",
          "journal-swap", "swap-objects-dropped", "swap-db", "swap-objects", "swap-files-half",
          "swap-done", "journal-done"]
-FAST_STEPS = {"db-load", "swap-db"}
+# The pairs of the default (CI) run: one kill before and one during the swap, the lock, the
+# config and config.php faults that cost one short run each; `make faults` runs them all.
+FAST = {
+    "restore in place: kill -9 of flowsafe at step db-load",
+    "restore in place: kill -9 of flowsafe at step swap-db",
+    "backup: a second run while a backup runs",
+    "restore in place: a second run while a backup runs",
+    "backup: config: unknown key",
+    "backup: config: bad TOML",
+    "backup: config: password file missing",
+    "backup: config unreadable (run by a non-root user)",
+    "backup: read-only state folder",
+    "backup: config.php: double quotes and comments",
+    "backup: config.php: PHP that sets no database settings",
+    "restore in place: manifest missing from the snapshot",
+    "backup: interrupted restore (mid-swap), its new folder removed by hand",
+}
 
 
 class Matrix(Site):
@@ -182,7 +198,6 @@ class Case:
     act: Callable[[Matrix], Done]
     exits: tuple[int, ...]
     says: str = ""
-    slow: bool = True
     changes: bool = False  # a restore: production may end at the target state
     next_run: tuple[str, ...] = ("backup",)
 
@@ -484,7 +499,7 @@ def _unknown_repository(site: Matrix, text: str) -> str:
 
 CASES = [
     *(Case("restore in place", f"kill -9 of flowsafe at step {step}", _killed_at(step),
-           (-9,), slow=step not in FAST_STEPS, changes=True) for step in STEPS),
+           (-9,), changes=True) for step in STEPS),
     Case("backup", "kill -9 of mariadb-dump", _kill_child(("backup",), "mariadb-dump", True),
          (1,), "mariadb-dump"),
     Case("backup", "kill -9 of restic", _kill_child(("backup",), "restic", True), (1,),
@@ -516,66 +531,61 @@ CASES = [
          _damaged(lambda r: _flip(_biggest(r / "keys")), "backup"), (1, 2)),
     Case("prune", "stale restic lock from a dead host", _stale_lock_from_a_dead_host, (0, 1)),
     Case("backup", "read-only repository",
-         _read_only(lambda s: s.tmp / "repo", "backup"), (1,), slow=False),
-    Case("backup", "read-only state folder", _read_only(lambda s: s.state, "backup"), (1, 2),
-         slow=False),
-    Case("backup", "config unreadable (run by a non-root user)", _as_nobody, (2,), "config",
-         slow=False),
+         _read_only(lambda s: s.tmp / "repo", "backup"), (1,)),
+    Case("backup", "read-only state folder", _read_only(lambda s: s.state, "backup"), (1, 2)),
+    Case("backup", "config unreadable (run by a non-root user)", _as_nobody, (2,), "config"),
     *(Case(command, f"a second run while a {holder} runs", _busy(holder, *args), (1,),
-           "another flowsafe", slow=False)
+           "another flowsafe")
       for command, holder, args in (
           ("backup", "backup", ("backup",)), ("restore in place", "backup",
                                               ("restore", "latest", *RESTORE)),
           ("prune", "restore", ("prune",)), ("undo", "backup", ("undo", "--yes")))),
     Case("drill", "run while a backup runs (it only reads the repository)",
-         _busy("backup", "drill"), (0,), slow=False),
+         _busy("backup", "drill"), (0,)),
     Case("prune", "a snapshot from the future", _from_the_future, (0,)),
-    Case("backup", "config: unknown key", _config(_unknown_key), (2,), "keep_forever",
-         slow=False),
-    Case("backup", "config: wrong type", _config(_wrong_type), (2,), "keep_last", slow=False),
-    Case("backup", "config: bad TOML", _config(_bad_toml), (2,), "not valid TOML", slow=False),
+    Case("backup", "config: unknown key", _config(_unknown_key), (2,), "keep_forever"),
+    Case("backup", "config: wrong type", _config(_wrong_type), (2,), "keep_last"),
+    Case("backup", "config: bad TOML", _config(_bad_toml), (2,), "not valid TOML"),
     Case("backup", "config: unknown site name", _run("backup", "--site", "nope"), (2,),
-         "no site named 'nope'", slow=False),
+         "no site named 'nope'"),
     Case("backup", "config: unknown repository name", _config(_unknown_repository), (2,),
-         "nowhere", slow=False),
+         "nowhere"),
     Case("backup", "config: password file missing", _password_file(None), (2,),
-         "default.password", slow=False),
-    Case("backup", "config: password file world-readable", _password_file(0o644), (0, 2),
-         slow=False),
+         "default.password"),
+    Case("backup", "config: password file world-readable", _password_file(0o644), (0, 2)),
     Case("backup", "config.php: double quotes and comments",
          _config_php(_setting("dbhost", lambda v: f'# host\n$dbhost = "{v}"; /* here */')),
-         (0,), slow=False),
+         (0,)),
     Case("backup", "config.php: define() form",
          _config_php(_setting("database", lambda v: f"define('DB_NAME', '{v}');\n"
                                                     f"$database = DB_NAME;")), (0, 2),
-         "config.php", slow=False),
+         "config.php"),
     Case("backup", "config.php: heredoc",
          _config_php(_setting("dbhost", lambda v: f"$dbhost = <<<EOT\n{v}\nEOT;")),
-         (0, 2), "config.php", slow=False),
+         (0, 2), "config.php"),
     Case("backup", "config.php: unicode and a BOM",
-         _config_php(lambda t: "\ufeff" + t.replace("<?php", "<?php\n// café ☕", 1)), (0, 2),
-         slow=False),
+         _config_php(lambda t: "\ufeff" + t.replace("<?php", "<?php\n// café ☕", 1)), (0, 2)),
     Case("backup", "config.php: PHP that sets no database settings",
-         _config_php(lambda t: "<?php\necho 'hello';\n"), (2,), "config.php", slow=False),
+         _config_php(lambda t: "<?php\necho 'hello';\n"), (2,), "config.php"),
     Case("restore in place", "manifest missing from the snapshot",
          _rewritten(lambda c: (c / "manifest.json").unlink(), "restore", "SNAP", *RESTORE),
-         (3,), "has no manifest.json", changes=True, slow=False),
+         (3,), "has no manifest.json", changes=True),
     Case("restore in place", "manifest altered in the snapshot",
          _rewritten(_manifest_altered, "restore", "SNAP", *RESTORE), (3,), "signature",
-         changes=True, slow=False),
+         changes=True),
     Case("restore in place", "a snapshot of another site", _other_site, (2,),
          "belongs to site 'other'", changes=True),
     Case("backup", "interrupted restore, its scratch database dropped by hand",
-         _removed_by_hand("db-verify", "database"), (0, 1), slow=False),
+         _removed_by_hand("db-verify", "database"), (0, 1)),
     Case("backup", "interrupted restore (mid-swap), its new folder removed by hand",
-         _removed_by_hand("swap-files-half", "folders"), (0,), slow=False),
+         _removed_by_hand("swap-files-half", "folders"), (0,)),
     Case("backup", "interrupted restore (files not yet swapped), its new folder removed",
          _removed_by_hand("swap-db", "folders"), (0,)),
 ]
 
 
 @pytest.mark.parametrize("case", [
-    pytest.param(c, id=c.id, marks=[pytest.mark.slow_faults] if c.slow else [])
+    pytest.param(c, id=c.id, marks=[] if c.id in FAST else [pytest.mark.slow_faults])
     for c in CASES])
 def test_fault(site: Matrix, case: Case) -> None:
     if case.changes:
@@ -625,6 +635,11 @@ def test_fault(site: Matrix, case: Case) -> None:
               seconds=round(time.monotonic() - started, 1))
     append(row)
     assert row.held, (row, done.stderr)
+
+
+def test_fast_pairs_exist() -> None:
+    assert {c.id for c in CASES} >= FAST
+    assert len({c.id for c in CASES}) == len(CASES)
 
 
 def test_every_file_is_private(site: Matrix) -> None:
