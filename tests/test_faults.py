@@ -4,9 +4,10 @@ applies to it, on one module-scoped sample site (real MariaDB, real restic, real
 Each pair appends its row to the results file (tests/matrix.py) and fails when an
 invariant broke: production unchanged or fully at the target state; the repository
 sound (``restic check`` clean, no snapshot for a failed run, the next run succeeds with
-no manual cleanup); no secret in any argv, any environment but restic's backend
-credentials, or any output. ``make faults`` runs them all and writes RELIABILITY.md; the
-default run keeps the pairs not marked ``slow_faults``.
+no manual cleanup); no secret in any process's argv or environment (this site's repository
+is a local folder: no process needs a secret in its environment), or in any output.
+``make faults`` runs them all and writes RELIABILITY.md; the default run keeps the pairs
+not marked ``slow_faults``.
 """
 
 from __future__ import annotations
@@ -656,3 +657,8 @@ def test_every_file_is_private(site: Matrix) -> None:
             if mode != (0o700 if path.is_dir() else 0o600):
                 loose.append(f"{path.relative_to(site.tmp)} {mode:o}")
     assert loose == []
+    records = [p for p in site.state.rglob("*") if p.is_file() and not {"servers", "cache"} & set(
+        p.relative_to(site.state).parts)]
+    assert records, "no run records, journal or history in the state folder"
+    for name, secret in site.secrets().items():
+        assert not [p for p in records if secret.encode() in p.read_bytes()], name
