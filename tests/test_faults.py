@@ -254,22 +254,27 @@ def _nothing() -> Iterator[None]:
     yield
 
 
-def _kill_connection(site: Matrix) -> Done:
-    """KILL of the dump's thread on the server while it reads the big table."""
-    with _fat_table(site):
-        proc = start(site.config, "backup")
-        deadline = time.monotonic() + 60
-        killed = False
-        while not killed and time.monotonic() < deadline:
-            with connect(site.server.target()) as conn, conn.cursor() as cur:
-                cur.execute("SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE "
-                            "'%`fat`%' AND ID <> CONNECTION_ID()")
-                for (thread,) in cur.fetchall():
-                    cur.execute(f"KILL {int(thread)}")
-                    killed = True
-            time.sleep(0.01)
-        assert killed, "the dump never read the big table"
-        return _finished(proc)
+def _kill_connection(args: tuple[str, ...], where: str, fat: bool = False
+                     ) -> Callable[[Matrix], Done]:
+    """KILL, on the server, of flowsafe's connections that match ``where`` (a condition on
+    information_schema.PROCESSLIST) while the command runs."""
+    def act(site: Matrix) -> Done:
+        with _fat_table(site) if fat else _nothing():
+            proc = start(site.config, *(a if a != "FIRST" else site.first for a in args))
+            deadline = time.monotonic() + 60
+            killed = False
+            while not killed and proc.poll() is None and time.monotonic() < deadline:
+                with connect(site.server.target()) as conn, conn.cursor() as cur:
+                    cur.execute("SELECT ID FROM information_schema.PROCESSLIST WHERE "
+                                f"ID <> CONNECTION_ID() AND ({where})")
+                    for (thread,) in cur.fetchall():
+                        cur.execute(f"KILL {int(thread)}")
+                        killed = True
+                time.sleep(0.005)
+            done = _finished(proc)
+            assert killed, f"no connection matched {where}: {done.stderr}"
+            return done
+    return act
 
 
 def _tiny(where: Callable[[Matrix], Path], args: Callable[[Matrix], tuple[str, ...]],
@@ -511,7 +516,11 @@ CASES = [
     Case("drill", "kill -9 of the private mariadbd (the server stopped mid-drill)",
          _kill_child(("drill",), "mariadbd"), (1, 3)),
     Case("drill", "kill -9 of restic", _kill_child(("drill",), "restic"), (1, 3)),
-    Case("backup", "KILL of the dump's connection", _kill_connection, (1,), "mariadb-dump"),
+    Case("backup", "KILL of the dump's connection",
+         _kill_connection(("backup",), "INFO LIKE '%`fat`%'", fat=True), (1,), "mariadb-dump"),
+    Case("restore in place", "KILL of the loaders' connections",
+         _kill_connection(("restore", "FIRST", *RESTORE), "DB LIKE '%\\_\\_new\\_%'"),
+         (1, 3), changes=True),
     Case("backup", "disk full: staging", _staging_full, (1,), "no space left"),
     Case("backup", "disk full: restic cache",
          _tiny(lambda s: s.state / "cache", lambda s: ("backup",), "size=64k"), (0, 1)),

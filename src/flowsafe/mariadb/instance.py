@@ -31,7 +31,7 @@ from pathlib import Path
 import pymysql
 
 from flowsafe import execute, scratch
-from flowsafe.errors import FlowsafeError
+from flowsafe.errors import FlowsafeError, exit_status
 from flowsafe.local_users import Account
 from flowsafe.mariadb.connection import DbTarget
 
@@ -166,9 +166,11 @@ def _wait_ready(server: PrivateServer) -> None:
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
+            code = server.process.returncode
+            log_tail = execute.tail(server.error_log())
             raise FlowsafeError(
-                f"private MariaDB exited at start (code {server.process.returncode}): "
-                f"{execute.tail(server.error_log())}"
+                f"private MariaDB exited at start ({exit_status(code)})"
+                + (f": {log_tail}" if log_tail else ": its error log is empty")
             )
         try:
             pymysql.connect(unix_socket=server.socket, user=server.user,
