@@ -523,7 +523,8 @@ CASES = [
          (1, 3), changes=True),
     Case("backup", "disk full: staging", _staging_full, (1,), "no space left"),
     Case("backup", "disk full: restic cache",
-         _tiny(lambda s: s.state / "cache", lambda s: ("backup",), "size=64k"), (0, 1)),
+         _tiny(lambda s: s.state / "cache", lambda s: ("backup",), "size=64k"), (0, 1),
+         "restic"),
     Case("restore elsewhere", "disk full: the destination", _elsewhere_full, (1,), "space"),
     Case("drill", "damaged pack", _damaged(lambda r: _flip(_biggest(r / "data")), "drill"),
          (1, 3)),
@@ -605,7 +606,11 @@ def test_fault(site: Matrix, case: Case) -> None:
     problems: list[str] = []
     started = time.monotonic()
     with watch_processes(0.005) as seen:
-        done = case.act(site)
+        try:
+            done = case.act(site)
+        except subprocess.TimeoutExpired as exc:  # the run hung: killed, and recorded so
+            done = subprocess.CompletedProcess(exc.cmd, 124, "", f"error: hung, killed after "
+                                               f"{exc.timeout:.0f} s")
         left = left_behind(site)
         if done.returncode != 0 and site.snapshot_ids() != snapshots:
             problems.append("a snapshot was recorded for a failed run")
@@ -654,16 +659,18 @@ def test_fast_pairs_exist() -> None:
 
 def test_every_file_is_private(site: Matrix) -> None:
     """After the pairs above (backups, restores, drills, records, journals): every file
-    flowsafe wrote in its state and config folders is 0600, every folder 0700 (the private
-    servers' own data folders belong to MariaDB and are left out)."""
+    flowsafe wrote in its state and config folders is 0600, every folder 0700 (the state
+    folder 0711: the private servers' user passes through it; their data folders belong to
+    MariaDB, and restic's cache to restic)."""
     site.ok("drill")
     loose = []
     for root in (site.state, site.config.parent):
         for path in [root, *root.rglob("*")]:
-            if "servers" in path.relative_to(root).parts or path.is_symlink():
+            if {"servers", "cache"} & set(path.relative_to(root).parts) or path.is_symlink():
                 continue
             mode = path.stat().st_mode & 0o777
-            if mode != (0o700 if path.is_dir() else 0o600):
+            wanted = {0o700, 0o711} if path == site.state else {0o700}
+            if mode not in (wanted if path.is_dir() else {0o600}):
                 loose.append(f"{path.relative_to(site.tmp)} {mode:o}")
     assert loose == []
     records = [p for p in site.state.rglob("*") if p.is_file() and not {"servers", "cache"} & set(

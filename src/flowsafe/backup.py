@@ -36,6 +36,7 @@ from flowsafe.notify.outcome import Outcome
 from flowsafe.restic import Progress as ResticProgress
 from flowsafe.restic import pattern
 from flowsafe.scan import TreeStats, scan_tree
+from flowsafe.secret import private_dirs
 from flowsafe.session import locked_site
 from flowsafe.sites import Site
 
@@ -131,7 +132,8 @@ def prepare_staging(site: Site) -> Path:
     if staging.exists():
         log.info("removing a stale staging folder %s", staging)
         shutil.rmtree(staging)
-    staging.mkdir(parents=True, mode=0o700)
+    private_dirs(staging.parent)
+    staging.mkdir(mode=0o700)
     return staging
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flowsafe.errors import LockedError
+from flowsafe.secret import private_dirs
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ class Held:
 def site_lock(state_dir: Path, site: str, action: str) -> Iterator[Held]:
     """Hold the site's lock for ``action`` or raise LockedError naming the holder."""
     folder = state_dir / "locks"
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_dirs(folder)
     path = folder / f"{site}.lock"
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from flowsafe.secret import write_private
+from flowsafe.secret import private_dirs, write_private
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +139,7 @@ def _append(state_dir: Path, run: Run) -> None:
     """One JSON line per run, appended under an exclusive lock; past the size limit the
     file is rewritten with the newest entries only."""
     path = _folder(state_dir) / HISTORY_FILE
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_dirs(path.parent)
     for _ in range(3):  # a concurrent trim may replace the file between open and lock
         fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
         try:

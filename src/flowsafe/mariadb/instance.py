@@ -34,6 +34,7 @@ from flowsafe import execute, scratch
 from flowsafe.errors import FlowsafeError, exit_status
 from flowsafe.local_users import Account
 from flowsafe.mariadb.connection import DbTarget
+from flowsafe.secret import private_dirs
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ def servers_folder(state_dir: Path) -> Path:
     """Where flowsafe's private servers live below its state folder. The state folder is
     flowsafe's own (restic may have made it 0700): the servers' user may pass through it
     (o+x: enter, never list)."""
-    state_dir.mkdir(parents=True, exist_ok=True)
+    private_dirs(state_dir)
     info = state_dir.stat()
     if info.st_uid == os.geteuid() and not info.st_mode & 0o001:
         os.chmod(state_dir, (info.st_mode & 0o7777) | 0o011)
