@@ -330,6 +330,14 @@ class Restic:
                 f"cannot open restic repository {url} (check the URL, the network and the "
                 f"credentials): {reason}"
             )
+        if "unable to create lock in backend" in lowered:
+            found = re.search(r"^.*(read-only file system|permission denied).*$", text,
+                              re.MULTILINE | re.IGNORECASE)
+            why = found.group(1).lower() if found else "it refused the lock file"
+            return FlowsafeError(
+                f"cannot write to restic repository {url} ({why}): restic could not create "
+                "its lock; make the repository writable (its mount, its permissions), then "
+                "run again")
         return ToolError("restic", code, tail(text))
 
     # -- repository -------------------------------------------------------
