@@ -560,7 +560,6 @@ CASES = [
           ("prune", "restore", ("prune",)), ("undo", "backup", ("undo", "--yes")))),
     Case("drill", "run while a backup runs (it only reads the repository)",
          _busy("backup", "drill"), (0,)),
-    Case("prune", "a snapshot from the future", _from_the_future, (0,)),
     Case("backup", "config: unknown key", _config(_unknown_key), (2,), "keep_forever"),
     Case("backup", "config: wrong type", _config(_wrong_type), (2,), "keep_last"),
     Case("backup", "config: bad TOML", _config(_bad_toml), (2,), "not valid TOML"),
@@ -599,6 +598,8 @@ CASES = [
          _removed_by_hand("swap-files-half", "folders"), (0,)),
     Case("backup", "interrupted restore (files not yet swapped), its new folder removed",
          _removed_by_hand("swap-db", "folders"), (0,)),
+    # last: its prune removes the older snapshots, the restore target among them
+    Case("prune", "a snapshot from the future", _from_the_future, (0,)),
 ]
 
 
