@@ -523,7 +523,8 @@ CASES = [
          _kill_child(("drill",), "mariadbd"), (1, 3)),
     Case("drill", "kill -9 of restic", _kill_child(("drill",), "restic"), (1, 3)),
     Case("backup", "KILL of the dump's connection",
-         _kill_connection(("backup",), "INFO LIKE '%`fat`%'", fat=True), (1,), "mariadb-dump"),
+         _kill_connection(("backup",), "INFO LIKE '%SQL_NO_CACHE%`fat`%'", fat=True), (1,),
+         "mariadb-dump"),
     Case("restore in place", "KILL of the loaders' connections",
          _kill_connection(("restore", "FIRST", *RESTORE), "DB LIKE '%\\_\\_new\\_%'"),
          (1, 3), changes=True),
@@ -543,8 +544,10 @@ CASES = [
     # snapshot is whole (a drill's check then reports the damaged index)
     Case("backup", "damaged index",
          _damaged(lambda r: _flip(_biggest(r / "index")), "backup"), (0, 1)),
+    # restic reads snapshot files from its cache when it has them: the restore may go on
+    # from the intact cached copy (its manifest and signature still checked)
     Case("restore in place", "damaged snapshot file",
-         _damaged_snapshot, (1, 2), changes=True),
+         _damaged_snapshot, (0, 1, 2), changes=True),
     Case("backup", "damaged key file",
          _damaged(lambda r: _flip(_biggest(r / "keys")), "backup"), (1, 2)),
     Case("prune", "stale restic lock from a dead host", _stale_lock_from_a_dead_host, (0, 1)),
