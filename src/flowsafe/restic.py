@@ -252,11 +252,15 @@ class Restic:
 
     def _env(self) -> dict[str, str]:
         """What only the restic child gets. Empty values mask the caller's own settings."""
-        if not self.repo.password_file.is_file():
+        password = self.repo.password_file
+        if not password.is_file():
             raise ConfigError(
-                f"restic password file {self.repo.password_file} does not exist: "
+                f"restic password file {password} does not exist: "
                 "restore it from your off-machine copy, or fix password_file in the config"
             )
+        if password.stat().st_mode & 0o077:
+            raise ConfigError(f"restic password file {password} is readable by other users: "
+                              f"chmod 600 {password}")
         env = {name: value.reveal() for name, value in self.repo.environment.items()}
         env.update(
             RESTIC_REPOSITORY=self.repo.url,
