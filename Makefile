@@ -1,6 +1,7 @@
 # make install: flowsafe on this server (system packages, a virtualenv in $(PREFIX), the
 # command linked in $(BINDIR)); idempotent, run it again to update.
 # make demo: the built-in tour on a sample site.  make test: lint, types, tests.
+# make faults: the whole fault matrix, written to RELIABILITY.md.  make fuzz: the long fuzz run.
 # Both install what they need (apt packages, the development virtualenv) when it is missing.
 
 VENV := .venv
@@ -9,7 +10,7 @@ PREFIX ?= /opt/flowsafe
 BINDIR ?= /usr/local/bin
 export PATH := /usr/sbin:/sbin:$(PATH)
 
-.PHONY: install demo test lint deps bench clean
+.PHONY: install demo test lint deps bench clean faults fuzz
 
 install:
 	@PREFIX="$(PREFIX)" BINDIR="$(BINDIR)" scripts/install.sh
@@ -33,6 +34,12 @@ lint: $(STAMP)
 
 test: deps $(STAMP) lint
 	$(VENV)/bin/pytest
+
+faults: deps $(STAMP)
+	scripts/fault-matrix
+
+fuzz: $(STAMP)
+	HYPOTHESIS_PROFILE=fuzz $(VENV)/bin/pytest -m fuzz -q
 
 bench: deps $(STAMP)
 	$(VENV)/bin/python -m bench.backup

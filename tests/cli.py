@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -81,18 +82,53 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
+def wait_for_child(pid: int, name: str, seconds: float = 60) -> int:
+    """The first child of ``pid`` whose program is ``name`` (polled every 5 ms)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for child in children(pid):
+            if name in command_line(child).split(" ")[0]:
+                return child
+        time.sleep(0.005)
+    raise AssertionError(f"no {name} child of {pid} within {seconds} s")
+
+
+@dataclass(frozen=True)
+class Seen:
+    """One process as the watcher saw it: its command line and its environment."""
+
+    pid: int
+    argv: str
+    environ: str
+
+
+def _environ(pid: int) -> str:
+    try:
+        return (Path("/proc") / str(pid) / "environ").read_bytes().decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
 @contextmanager
-def watch_argv() -> Iterator[list[str]]:
-    """Collect every process's command line, polled every 2 ms, while the block runs."""
-    seen: list[str] = []
+def watch_processes(interval: float = 0.002) -> Iterator[list[Seen]]:
+    """Collect every process's command line and environment, polled every ``interval``
+    seconds, while the block runs (an environment is read again only when its process's
+    command line changed, as it does at exec)."""
+    seen: list[Seen] = []
+    last: dict[int, str] = {}
     stop = threading.Event()
 
     def watch() -> None:
         while not stop.is_set():
             for entry in Path("/proc").iterdir():
-                if entry.name.isdigit() and (line := command_line(int(entry.name))):
-                    seen.append(line)
-            time.sleep(0.002)
+                if not entry.name.isdigit():
+                    continue
+                pid = int(entry.name)
+                line = command_line(pid)
+                if line and last.get(pid) != line:
+                    last[pid] = line
+                    seen.append(Seen(pid, line, _environ(pid)))
+            time.sleep(interval)
 
     watcher = threading.Thread(target=watch)
     watcher.start()
@@ -139,10 +175,10 @@ class SiteUnderTest:
 
     def rewrite_snapshot(self, source: str, change: Callable[[Path], object],
                          tags: str = "flowsafe,site:itflow,reason:nightly",
-                         keep_signature: bool = True) -> str:
+                         keep_signature: bool = True, time: datetime | None = None) -> str:
         """What anyone with the repository password can do: a new snapshot from an old
         one's files, altered by ``change`` (given the staging copy), with its signature tag
-        copied or not, and the old snapshot's time. Returns the new snapshot's id."""
+        copied or not, and the old snapshot's time (or ``time``). Returns the new id."""
         listed = json.loads(self.restic("snapshots", "--json", source))[0]
         staging = self.tmp / "state" / "staging" / "itflow"
         copy_root = self.tmp / f"copy-{len(list(self.tmp.glob('copy-*')))}"
@@ -151,7 +187,7 @@ class SiteUnderTest:
         change(copy)
         shutil.copytree(copy, staging)
         extra = [t for t in listed["tags"] if t.startswith("sig:")] if keep_signature else []
-        stamp = datetime.fromisoformat(listed["time"]).astimezone().strftime(
+        stamp = (time or datetime.fromisoformat(listed["time"])).astimezone().strftime(
             "%Y-%m-%d %H:%M:%S")
         out = self.restic("backup", "--json", "--tag", ",".join([tags, *extra]), "--time",
                           stamp, str(staging), str(self.sample.path), "--exclude",

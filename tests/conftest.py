@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import pytest
 
 from flowsafe.mariadb.connection import DbTarget, connect
 from flowsafe.mariadb.instance import PrivateServer, private_server
+from tests.probes import mounted
 from tests.s3 import s3_server  # noqa: F401
 
 _counter = itertools.count()
@@ -53,12 +53,6 @@ def database(mariadb_server: PrivateServer) -> Iterator[DbTarget]:
 
 @pytest.fixture
 def tiny_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 256 KiB tmpfs, to fill a disk on purpose (tests run as root; failing to mount fails)."""
-    mount = tmp_path / "tiny"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)],
-                          capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        pytest.fail(f"cannot mount a tmpfs (the tests need root): {done.stderr.strip()}")
-    yield mount
-    subprocess.run(["umount", "-l", str(mount)], check=False)
+    """A 256 KiB tmpfs, to fill a disk on purpose."""
+    with mounted(tmp_path / "tiny", "-o", "size=256k") as mount:
+        yield mount

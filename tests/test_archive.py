@@ -29,8 +29,8 @@ from flowsafe.sample import build_site
 from flowsafe.sample.itflow_archive import FORMS, write_itflow_backup
 from flowsafe.secret import Secret, write_private
 from tests.cli import edit_config
+from tests.probes import db_state
 from tests.test_drill import Drilled, _tampered_snapshot
-from tests.test_restore import db_state
 
 RESTORE_PHP = Path(__file__).parent / "php" / "itflow_restore.php"
 ITFLOW_NAME = re.compile(r"itflow_[0-9]{8}-[0-9]{6}_full_[A-Za-z0-9_-]{32}\.zip")
@@ -290,7 +290,7 @@ def test_memory_stays_flat(site: Archived) -> None:
 @pytest.fixture(scope="module")
 def exported(site: Archived) -> Path:
     out = site.tmp / "exports"
-    out.mkdir()
+    out.mkdir(mode=0o700)
     site.ok("archive", "export", site.snapshot, "--out", str(out))
     [path] = list(out.iterdir())
     return path
@@ -395,7 +395,7 @@ def test_export_refuses_a_name_itflow_cannot_restore(site: Archived) -> None:
     finally:
         odd.unlink()
     out = site.tmp / "odd"
-    out.mkdir()
+    out.mkdir(mode=0o700)
     done = site.run("archive", "export", "latest", "--out", str(out))
     assert done.returncode == 1 and "scan..pdf" in done.stderr, done.stderr
     assert list(out.iterdir()) == [] and state_leftovers(site) == []
@@ -404,7 +404,7 @@ def test_export_refuses_a_name_itflow_cannot_restore(site: Archived) -> None:
 def test_export_of_a_damaged_snapshot_writes_nothing(site: Archived) -> None:
     tampered = _tampered_snapshot(site)
     out = site.tmp / "tampered"
-    out.mkdir()
+    out.mkdir(mode=0o700)
     done = site.run("archive", "export", tampered, "--out", str(out / "x.zip"))
     assert done.returncode == 3 and "'clients': chunk" in done.stderr, done.stderr
     assert list(out.iterdir()) == [] and state_leftovers(site) == []

@@ -21,7 +21,7 @@ from flowsafe.lock import site_lock
 from flowsafe.mariadb.connection import connect
 from flowsafe.mariadb.instance import PrivateServer
 from flowsafe.sample import SampleSite, build_site
-from tests.cli import alive, children, command_line, flowsafe, start, watch_argv
+from tests.cli import alive, flowsafe, start, wait_for_child, watch_processes
 from tests.s3 import S3Server
 
 
@@ -323,21 +323,11 @@ def fat_table(sample: SampleSite, mariadb_server: PrivateServer) -> Iterator[Non
     _sql(mariadb_server, sample.database, "DROP TABLE fat")
 
 
-def _wait_for_child(pid: int, name: str, seconds: float = 60) -> int:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        for child in children(pid):
-            if name in command_line(child).split(" ")[0]:
-                return child
-        time.sleep(0.005)
-    raise AssertionError(f"no {name} child of {pid} within {seconds} s")
-
-
 @pytest.mark.usefixtures("fat_table")
 @pytest.mark.parametrize("victim", ["mariadb-dump", "restic"])
 def test_kill_9_mid_backup(config: Path, victim: str) -> None:
     proc = start(config, "backup")
-    child = _wait_for_child(proc.pid, victim)
+    child = wait_for_child(proc.pid, victim)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     deadline = time.monotonic() + 10
@@ -356,13 +346,13 @@ def test_kill_9_mid_backup(config: Path, victim: str) -> None:
 @pytest.mark.usefixtures("fat_table")
 def test_no_secret_in_any_argv_or_log(config: Path, sample: SampleSite) -> None:
     secrets = [sample.db_password, (config.parent / "default.password").read_text().strip()]
-    with watch_argv() as seen:
+    with watch_processes() as seen:
         done = flowsafe(config, "--verbose", "backup")
     assert done.returncode == 0, done.stderr
-    assert any("mariadb-dump" in line for line in seen)
-    assert any("restic" in line and "backup" in line for line in seen)
+    assert any("mariadb-dump" in p.argv for p in seen)
+    assert any("restic" in p.argv and "backup" in p.argv for p in seen)
     for secret in secrets:
-        assert not any(secret in line for line in seen)
+        assert not any(secret in p.argv or secret in p.environ for p in seen)
         assert secret not in done.stderr and secret not in done.stdout
 
 

@@ -23,7 +23,7 @@ from flowsafe.mariadb.connection import connect
 from flowsafe.mariadb.instance import PrivateServer
 from flowsafe.sample import SampleSite, build_site
 from flowsafe.secret import write_private
-from tests.cli import SiteUnderTest, watch_argv
+from tests.cli import SiteUnderTest, watch_processes
 
 OTHER_KEY = "ZZotherKEY123456"
 NEW_PASSWORD = "n3w Pässwörd for-rewrap!"
@@ -354,7 +354,7 @@ def test_shares_recover_the_key_only_when_enough_and_consistent(site: Site) -> N
 def test_export_kdbx_holds_every_credential(site: Site) -> None:
     phrase = site.secret_file("kdbx.pass", "kee pass phrase 42")
     out = site.tmp / "out" / "creds.kdbx"
-    out.parent.mkdir()
+    out.parent.mkdir(mode=0o700)
     done = site.ok("credentials", "export", "--format", "kdbx", "--out", str(out),
                    "--key-file", str(site.key), "--passphrase-file", str(phrase))
     plain = site.plain_credentials()
@@ -471,7 +471,7 @@ def test_no_secret_in_argv_stderr_or_files(site: Site) -> None:
     phrase = site.secret_file("kdbx.pass", "leak test phrase")
     _, recipient = _identity(site)
     secrets = [site.sample.master_key, password, NEW_PASSWORD]
-    with watch_argv() as seen:
+    with watch_processes() as seen:
         runs = [
             site.run("--verbose", "key", "unwrap", "--user", email, "--password-file",
                      str(pw_file), "--age-recipient", recipient),
@@ -485,9 +485,9 @@ def test_no_secret_in_argv_stderr_or_files(site: Site) -> None:
         ]
     for done in runs:
         assert done.returncode == 0, (done.args, done.stderr)
-    assert any("restic" in line and "backup" in line for line in seen)  # the pre-rewrap one
+    assert any("restic" in p.argv and "backup" in p.argv for p in seen)  # the pre-rewrap one
     for secret in secrets:
-        assert not any(secret in line for line in seen)
+        assert not any(secret in p.argv or secret in p.environ for p in seen)
         for done in runs:
             assert secret not in done.stderr
             assert secret not in done.stdout
@@ -497,3 +497,26 @@ def test_no_secret_in_argv_stderr_or_files(site: Site) -> None:
               if path.is_file() and not path.is_symlink() and path.resolve() not in written
               and key in path.read_bytes()]
     assert leaked == []
+
+
+def test_exports_and_sheets_refuse_a_folder_every_user_can_list(site: Site) -> None:
+    shared = site.tmp / "shared"
+    shared.mkdir()
+    shared.chmod(0o755)
+    _, recipient = _identity(site)
+    runs = {
+        "the recovery sheet": ("key", "sheet", "--out", str(shared / "s.pdf"), "--key-file",
+                               str(site.key)),
+        "the credentials export": ("credentials", "export", "--format", "csv", "--out",
+                                   str(shared / "c.csv.age"), "--key-file", str(site.key),
+                                   "--age-recipient", recipient),
+        "the archive": ("archive", "export", "latest", "--out", str(shared)),
+    }
+    for what, args in runs.items():
+        done = site.run(*args)
+        assert done.returncode == 2, (what, done.stderr)
+        assert f"{what}: {shared} can be listed by every user" in done.stderr
+        assert "--force" in done.stderr
+    assert list(shared.iterdir()) == []
+    forced = site.ok(*runs["the recovery sheet"], "--force")
+    assert (shared / "s.pdf").stat().st_mode & 0o777 == 0o600, forced.stdout

@@ -22,7 +22,7 @@ from flowsafe.mariadb.instance import PrivateServer, private_server
 from flowsafe.sample import build_site
 from flowsafe.secret import Secret, write_private
 from tests.cli import SiteUnderTest, flowsafe
-from tests.test_restore import db_state
+from tests.probes import db_state
 
 STEPS = ["recover-attach", "db-load", "recover-restore", "recover-owner", "recover-verify",
          "recover-config", "recover-backup"]

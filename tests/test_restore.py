@@ -3,7 +3,6 @@ names: real private MariaDB, real restic repositories, real kills at each step."
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -11,7 +10,6 @@ import shutil
 import subprocess
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import pymysql
 import pytest
@@ -19,63 +17,16 @@ import pytest
 from flowsafe.lock import site_lock
 from flowsafe.mariadb.connection import DbTarget, connect
 from flowsafe.mariadb.instance import PrivateServer
-from flowsafe.sample import SampleSite, build_site, nightly_change
+from flowsafe.sample import build_site, nightly_change
 from flowsafe.secret import Secret
-from tests.cli import SiteUnderTest, flowsafe
+from tests.cli import flowsafe
+from tests.probes import Site, db_state, tree_state
 
 # Every line of a restore's journal life, in order: before "swap-db" production is untouched;
 # from "swap-done" on, the swap is complete and recovery finishes it rather than revert it.
 STEPS = ["safety-backup", "journal-prepare", "db-load", "db-verify", "files-restore",
          "journal-swap", "swap-objects-dropped", "swap-db", "swap-objects", "swap-files-half",
          "swap-done", "journal-done"]
-
-
-def db_state(target: DbTarget) -> dict[str, int]:
-    """Table -> CHECKSUM TABLE, the content of a whole database."""
-    with connect(target) as conn, conn.cursor() as cur:
-        cur.execute("SHOW FULL TABLES WHERE Table_type = 'BASE TABLE'")
-        tables = sorted(str(row[0]) for row in cur.fetchall())
-        state = {}
-        for table in tables:
-            cur.execute(f"CHECKSUM TABLE `{table}` EXTENDED")
-            row = cur.fetchone()
-            state[table] = int(row[1]) if row and row[1] is not None else -1
-    return state
-
-
-def tree_state(root: Path) -> dict[str, tuple[str, int, int]]:
-    """Relative path -> (sha256, mode, uid) for every file below ``root``."""
-    state = {}
-    for path in sorted(root.rglob("*")):
-        info = path.lstat()
-        digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "dir"
-        state[str(path.relative_to(root))] = (digest, info.st_mode, info.st_uid)
-    return state
-
-
-class Site(SiteUnderTest):
-    """A sample site with a config whose database user is root (restores need CREATE)."""
-
-    def __init__(self, sample: SampleSite, server: PrivateServer, tmp: Path) -> None:
-        super().__init__(sample, server, tmp)
-        self.state = tmp / "state"
-
-    def snapshot_state(self) -> tuple[dict[str, int], dict[str, tuple[str, int, int]]]:
-        return db_state(self.target), tree_state(self.sample.path)
-
-    def leftovers(self) -> list[str]:
-        """Scratch databases and sibling folders that a restore may leave."""
-        with connect(self.server.target()) as conn, conn.cursor() as cur:
-            cur.execute("SHOW DATABASES")
-            dbs = [str(r[0]) for r in cur.fetchall() if "__new_" in str(r[0])]
-        dirs = [p.name for p in self.sample.path.parent.iterdir()
-                if ".flowsafe-new" in p.name or ".landing-" in p.name]
-        return dbs + dirs
-
-    def journal(self) -> dict[str, Any]:
-        state: dict[str, Any] = json.loads(
-            (self.state / "restore" / "itflow" / "journal.json").read_text())
-        return state
 
 
 @pytest.fixture

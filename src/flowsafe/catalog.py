@@ -17,7 +17,7 @@ from pathlib import Path
 
 from flowsafe import signature
 from flowsafe.config import Config
-from flowsafe.errors import ConfigError, FlowsafeError, VerificationError
+from flowsafe.errors import ConfigError, FlowsafeError, ToolError, VerificationError
 from flowsafe.manifest import MANIFEST_NAME, Manifest
 from flowsafe.restic import Restic, Snapshot
 from flowsafe.signature import Trust
@@ -101,7 +101,14 @@ def read_manifest(restic: Restic, snap: Snapshot, site: str, trust: Trust) -> Ch
     """The snapshot's manifest, after checking its signature and that it describes this
     snapshot of this site."""
     where = f"snapshot {snap.short_id}"
-    raw = restic.dump(snap.id, f"{staging_path(snap, site)}/{MANIFEST_NAME}")
+    try:
+        raw = restic.dump(snap.id, f"{staging_path(snap, site)}/{MANIFEST_NAME}")
+    except ToolError as exc:
+        if "not found in snapshot" not in exc.stderr_tail:
+            raise
+        raise VerificationError(f"{where} has no {MANIFEST_NAME}: it is not a complete "
+                                "flowsafe backup (altered, or cut short); refusing it, pick "
+                                "another snapshot") from None
     note = signature.verify(snap.tags, raw, trust, where)
     manifest = Manifest.parse(raw, where)
     if manifest.site != site:

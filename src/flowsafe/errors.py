@@ -6,10 +6,22 @@ Only the CLI catches these: it prints ``str(error)`` on one line and exits with
 
 from __future__ import annotations
 
+import signal
+
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_VERIFY = 3
+
+
+def exit_status(code: int) -> str:
+    """A child's exit status in words: ``exit code 3``, or ``killed by SIGKILL``."""
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
 
 
 class FlowsafeError(Exception):
@@ -46,7 +58,10 @@ class ToolError(FlowsafeError):
         self.stderr_tail = stderr_tail
         self.hint = hint
         detail = f": {stderr_tail}" if stderr_tail else ""
-        message = f"{tool} failed (exit code {code}){detail}"
+        if code < 0 and not hint:  # killed from outside: an admin, the out-of-memory killer
+            hint = "something killed it: run the command again; if it recurs, look for the "\
+                "out-of-memory killer in `dmesg`"
+        message = f"{tool} failed ({exit_status(code)}){detail}"
         if hint:
             message += f" ({hint})"
         super().__init__(message)

@@ -17,7 +17,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from flowsafe.errors import LockedError
+from flowsafe.errors import ConfigError, LockedError
+from flowsafe.secret import private_dirs
 
 
 @dataclass(frozen=True)
@@ -34,9 +35,14 @@ class Held:
 def site_lock(state_dir: Path, site: str, action: str) -> Iterator[Held]:
     """Hold the site's lock for ``action`` or raise LockedError naming the holder."""
     folder = state_dir / "locks"
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = folder / f"{site}.lock"
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        private_dirs(folder)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise ConfigError(f"cannot open the site lock {path}: {exc.strerror}: flowsafe's state "
+                          f"folder {state_dir} must be writable (state_dir in the config)"
+                          ) from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

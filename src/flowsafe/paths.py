@@ -1,7 +1,8 @@
 """Writing where other users could interfere, safely: target folders checked before use,
 temporary files and folders created exclusively and never through someone's symlink.
 
-``check_target`` refuses a folder reached through a symlink another user owns,
+``refuse_shared_folder`` keeps secrets out of folders every user may list (unless
+``--force``). ``check_target`` refuses a folder reached through a symlink another user owns,
 inside a world-writable folder without the sticky bit, or owned by another user
 below a sticky world-writable one (``/tmp``): there another user could swap a path
 under flowsafe, which runs as root. ``write_new`` creates a file exclusively
@@ -56,6 +57,16 @@ def world_readable(folder: Path) -> bool:
     except FileNotFoundError:
         return False
     return bool(mode & stat.S_IROTH and mode & stat.S_IXOTH)
+
+
+def refuse_shared_folder(out: Path, what: str, force: bool) -> None:
+    """Refuse to write ``what`` (secrets: an export, a recovery sheet) into a folder every
+    user may list, unless ``force``: a 0600 file there still shows its name and size, and a
+    later ``chmod`` or copy by hand exposes it."""
+    folder = out if out.is_dir() else out.parent
+    if not force and world_readable(folder):
+        raise ConfigError(f"{what}: {folder.absolute()} can be listed by every user: write it "
+                          "into a private folder (mode 0700), or pass --force")
 
 
 def write_new(path: Path, write: Callable[[int], None]) -> None:

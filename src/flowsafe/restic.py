@@ -2,7 +2,8 @@
 
 It owns the restic command lines, the child's environment (repository URL,
 password file, cache directory and backend credentials travel there, never in
-argv), parsing restic's JSON output, and turning restic's failures into
+argv; a cache on a full disk is skipped, as restic hangs on it), parsing restic's
+JSON output, and turning restic's failures into
 one-line flowsafe errors (see ``Restic._failure``). Supports restic 0.14 and
 newer: 0.14 exits only with 0, 1 or 3 and reports a short snapshot id in the
 backup summary; 0.17 added the exit codes 10, 11 and 12, used when present.
@@ -15,6 +16,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import signal
 import subprocess
 import tarfile
@@ -169,6 +171,26 @@ def parse_version(text: str) -> tuple[int, int, int]:
     return major, minor, patch
 
 
+CACHE_MIN_FREE = 64 << 20  # below this, restic runs without its cache (it hangs on a full one)
+
+
+def _room_for_cache(folder: Path) -> bool:
+    """Whether the cache's file system has room; warns (once per folder) when it has not."""
+    here = folder
+    while not here.exists() and here != here.parent:
+        here = here.parent
+    if shutil.disk_usage(here).free >= CACHE_MIN_FREE:
+        return True
+    if folder not in _WARNED_CACHE:
+        _WARNED_CACHE.add(folder)
+        log.warning("less than %d MiB free for restic's cache in %s: running restic without "
+                    "its cache (slower); free space there", CACHE_MIN_FREE >> 20, folder)
+    return False
+
+
+_WARNED_CACHE: set[Path] = set()
+
+
 @functools.cache
 def _version_of(program: str) -> tuple[int, int, int]:
     version = parse_version(run([program, "version"]).stdout.decode("utf-8", "replace"))
@@ -230,11 +252,15 @@ class Restic:
 
     def _env(self) -> dict[str, str]:
         """What only the restic child gets. Empty values mask the caller's own settings."""
-        if not self.repo.password_file.is_file():
+        password = self.repo.password_file
+        if not password.is_file():
             raise ConfigError(
-                f"restic password file {self.repo.password_file} does not exist: "
+                f"restic password file {password} does not exist: "
                 "restore it from your off-machine copy, or fix password_file in the config"
             )
+        if password.stat().st_mode & 0o077:
+            raise ConfigError(f"restic password file {password} is readable by other users: "
+                              f"chmod 600 {password}")
         env = {name: value.reveal() for name, value in self.repo.environment.items()}
         env.update(
             RESTIC_REPOSITORY=self.repo.url,
@@ -249,6 +275,8 @@ class Restic:
 
     def _argv(self, args: Sequence[str]) -> list[str]:
         self.version()
+        if self.repo.cache_dir is not None and not _room_for_cache(self.repo.cache_dir):
+            return ["restic", "--no-cache", *args]
         return ["restic", *args]
 
     def _source_env(self, source: Restic) -> dict[str, str]:
@@ -315,6 +343,14 @@ class Restic:
                 f"cannot open restic repository {url} (check the URL, the network and the "
                 f"credentials): {reason}"
             )
+        if "unable to create lock in backend" in lowered:
+            found = re.search(r"^.*(read-only file system|permission denied).*$", text,
+                              re.MULTILINE | re.IGNORECASE)
+            why = found.group(1).lower() if found else "it refused the lock file"
+            return FlowsafeError(
+                f"cannot write to restic repository {url} ({why}): restic could not create "
+                "its lock; make the repository writable (its mount, its permissions), then "
+                "run again")
         return ToolError("restic", code, tail(text))
 
     # -- repository -------------------------------------------------------

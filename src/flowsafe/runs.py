@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import time
 from collections.abc import Iterator
@@ -20,7 +21,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from flowsafe.secret import write_private
+from flowsafe.secret import private_dirs, write_private
+
+log = logging.getLogger(__name__)
 
 HISTORY_FILE = "history.jsonl"
 HISTORY_KEEP = 1000  # entries kept when the history is trimmed
@@ -112,6 +115,18 @@ def record(state_dir: Path, site: str, action: str, *, ok: bool, reason: str = "
 
 def _save(state_dir: Path, site: str, action: str, entry: Entry, started: datetime,
           duration: float) -> None:
+    """Record the run; a state folder that cannot be written (read-only, full) is warned
+    about, and neither fails a run that worked nor hides the error of one that failed."""
+    try:
+        _write_run(state_dir, site, action, entry, started, duration)
+    except OSError as exc:
+        log.warning("could not record this %s of '%s' in %s (%s): `flowsafe status` and "
+                    "`flowsafe log` will not show it", action, site, _folder(state_dir),
+                    exc.strerror or exc)
+
+
+def _write_run(state_dir: Path, site: str, action: str, entry: Entry, started: datetime,
+               duration: float) -> None:
     run = Run(time=started.isoformat(timespec="seconds"), site=site, action=action,
               reason=entry.reason, ok=entry.error is None, duration=round(duration, 1),
               snapshot=entry.snapshot, error=entry.error)
@@ -124,7 +139,7 @@ def _append(state_dir: Path, run: Run) -> None:
     """One JSON line per run, appended under an exclusive lock; past the size limit the
     file is rewritten with the newest entries only."""
     path = _folder(state_dir) / HISTORY_FILE
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_dirs(path.parent)
     for _ in range(3):  # a concurrent trim may replace the file between open and lock
         fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
         try:

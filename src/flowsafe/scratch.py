@@ -9,6 +9,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from flowsafe.secret import private_dirs
+
 OWNER_FILE = "flowsafe.owner"
 KEPT = "kept"  # owner mark of a folder left in place on purpose (drill --keep)
 
@@ -26,7 +28,7 @@ def pid_alive(pid: int) -> bool:
 
 def make(parent: Path, prefix: str) -> Path:
     """A new private folder under ``parent`` owned by this process."""
-    parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_dirs(parent)
     folder = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
     (folder / OWNER_FILE).write_text(f"{os.getpid()}\n")
     return folder

@@ -59,9 +59,22 @@ def read_owner_only(path: Path, what: str, encoding: str = "utf-8") -> str:
     return text
 
 
+def private_dirs(path: Path) -> Path:
+    """``mkdir -p path``, every folder it creates 0700 (``mkdir(parents=True)`` gives the
+    parents it creates the umask's mode, 0755: listable by every user)."""
+    missing = []
+    here = path
+    while not here.exists():
+        missing.append(here)
+        here = here.parent
+    for folder in reversed(missing):
+        folder.mkdir(mode=0o700, exist_ok=True)
+    return path
+
+
 def write_private(path: Path, data: str | bytes) -> None:
-    """Write ``data`` to ``path`` with mode 0600 from the first byte on."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write ``data`` to ``path`` with mode 0600 from the first byte on (new folders 0700)."""
+    private_dirs(path.parent)
     raw = data.encode("utf-8") if isinstance(data, str) else data
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:

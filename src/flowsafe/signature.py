@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from flowsafe.errors import ConfigError, VerificationError
-from flowsafe.secret import Secret, write_private
+from flowsafe.secret import Secret, private_dirs, write_private
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ def ensure_key(path: Path) -> tuple[bytes, bool]:
     if path.exists():
         return read_key(path), False
     key = secrets.token_bytes(KEY_BYTES)
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_dirs(path.parent)
     write_private(path, key.hex() + "\n")
     log.warning("made a new snapshot signing key %s (id %s): escrow it with `flowsafe key "
                 "escrow` so a new server can check this site's snapshots", path, key_id(key))

@@ -23,6 +23,7 @@ from flowsafe.mariadb.dump import DumpResult, dump_database
 from flowsafe.mariadb.survey import survey
 from flowsafe.restic import BackupSummary
 from flowsafe.restic import Progress as ResticProgress
+from flowsafe.secret import private_dirs
 from flowsafe.sites import Site
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,8 @@ def prepare_staging(site: Site) -> Path:
     if staging.exists():
         log.info("removing a stale staging folder %s", staging)
         shutil.rmtree(staging)
-    staging.mkdir(parents=True, mode=0o700)
+    private_dirs(staging.parent)
+    staging.mkdir(mode=0o700)
     return staging
 
 

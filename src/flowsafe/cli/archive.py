@@ -15,6 +15,7 @@ from flowsafe.archive.inspect import run_inspect
 from flowsafe.cli.app import app
 from flowsafe.cli.common import (
     STATE,
+    ForceSharedOpt,
     JsonOpt,
     SigningKeyOpt,
     SiteOpt,
@@ -26,6 +27,7 @@ from flowsafe.cli.common import (
 )
 from flowsafe.config import Config, config_path
 from flowsafe.errors import EXIT_VERIFY
+from flowsafe.paths import refuse_shared_folder
 
 archive_app = typer.Typer(help="ITFlow's own backup archives: inspect, import, export.",
                           no_args_is_help=True)
@@ -77,12 +79,14 @@ def archive_export(
     trust_unsigned: TrustUnsignedOpt = False,
     signing_key_file: SigningKeyOpt = None,
     json_out: JsonOpt = False,
+    force: ForceSharedOpt = False,
 ) -> None:
     """Write a snapshot as an ITFlow 26.08 full archive that ITFlow's own restore reads.
 
     The key comes from --backup-key-file or the site's config.php. Exit 3 when the
     snapshot's dump does not match its manifest; nothing is left behind on any failure.
     """
+    refuse_shared_folder(out, "the archive", force)
     with render.progress_bars(enabled=not json_out) as bars:
         result = run_export(load(), site, ExportOptions(
             snapshot, out, backup_key_file, trust(trust_unsigned, signing_key_file)), bars)

@@ -40,6 +40,8 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output."
 SnapshotArg = Annotated[str, typer.Argument(
     help="Snapshot id, unique id prefix, or 'latest'.", show_default=False
 )]
+ForceSharedOpt = Annotated[bool, typer.Option(
+    "--force", help="Write even into a folder every user may list.")]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 JobsOpt = Annotated[int, typer.Option(
     "--jobs", min=1, help="Parallel table loaders (default: number of cores)."

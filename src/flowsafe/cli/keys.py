@@ -11,6 +11,7 @@ from flowsafe import render
 from flowsafe.cli.app import app
 from flowsafe.cli.common import (
     EscrowPassOpt,
+    ForceSharedOpt,
     IdentityOpt,
     JsonOpt,
     KeyFileOpt,
@@ -37,6 +38,7 @@ from flowsafe.keys.run import (
     run_unwrap,
     run_verify,
 )
+from flowsafe.paths import refuse_shared_folder
 
 key_app = typer.Typer(
     help="The master encryption key: unwrap, escrow, verify, print, rewrap.",
@@ -160,10 +162,12 @@ def key_sheet(
     age_identity: IdentityOpt = None,
     escrow_passphrase_file: EscrowPassOpt = None,
     shares: SharesOpt = None,
+    force: ForceSharedOpt = False,
 ) -> None:
     """A printable recovery sheet for a new server: the steps, the install command, the one
     `flowsafe recover` line, every repository (off-site first), the last drill, and the
     repository passwords and (given a key source) the master key as text and QR code."""
+    refuse_shared_folder(out, "the recovery sheet", force)
     given = any((key_file, age_identity, escrow_passphrase_file, shares))
     source = key_source(key_file, age_identity, escrow_passphrase_file, shares) if given else None
     warnings = run_sheet(load(), site, out, repository_password=repository_password,
@@ -226,10 +230,12 @@ def credentials_export(
     age_recipient: RecipientOpt = None,
     trust_unsigned: TrustUnsignedOpt = False,
     signing_key_file: SigningKeyOpt = None,
+    force: ForceSharedOpt = False,
 ) -> None:
     """Decrypt every credential into a KeePass file or an age-encrypted CSV (never plain)."""
     if fmt not in ("kdbx", "csv"):
         raise ConfigError("--format is kdbx or csv")
+    refuse_shared_folder(out, "the credentials export", force)
     passphrase = optional_secret(passphrase_file)
     if fmt == "kdbx" and passphrase is None:
         passphrase = secret(None, "new KeePass passphrase", "--passphrase-file")

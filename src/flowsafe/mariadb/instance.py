@@ -32,9 +32,10 @@ from pathlib import Path
 import pymysql
 
 from flowsafe import execute, scratch
-from flowsafe.errors import FlowsafeError
+from flowsafe.errors import FlowsafeError, exit_status
 from flowsafe.local_users import Account
 from flowsafe.mariadb.connection import DbTarget
+from flowsafe.secret import private_dirs
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ def servers_folder(state_dir: Path) -> Path:
     """Where flowsafe's private servers live below its state folder. The state folder is
     flowsafe's own (restic may have made it 0700): the servers' user may pass through it
     (o+x: enter, never list)."""
-    state_dir.mkdir(parents=True, exist_ok=True)
+    private_dirs(state_dir)
     info = state_dir.stat()
     if info.st_uid == os.geteuid() and not info.st_mode & 0o001:
         os.chmod(state_dir, (info.st_mode & 0o7777) | 0o011)
@@ -167,9 +168,11 @@ def _wait_ready(server: PrivateServer) -> None:
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
+            code = server.process.returncode
+            log_tail = execute.tail(server.error_log())
             raise FlowsafeError(
-                f"private MariaDB exited at start (code {server.process.returncode}): "
-                f"{execute.tail(server.error_log())}"
+                f"private MariaDB exited at start ({exit_status(code)})"
+                + (f": {log_tail}" if log_tail else ": its error log is empty")
             )
         try:
             pymysql.connect(unix_socket=server.socket, user=server.user,

@@ -32,11 +32,12 @@ from flowsafe.catalog import (
     staging_path,
     trust_for,
 )
-from flowsafe.config import Config
+from flowsafe.config import Config, select_site
 from flowsafe.errors import ConfigError, FlowsafeError
 from flowsafe.faults import checkpoint
 from flowsafe.itflow.config_php import read_php, rewrite_settings
 from flowsafe.itflow.site import schema_version_in_use
+from flowsafe.lock import site_lock
 from flowsafe.manifest import Manifest
 from flowsafe.mariadb import accounts
 from flowsafe.mariadb.connection import DbTarget, connect
@@ -237,13 +238,16 @@ def run_undo(config: Config, site_name: str | None, *, purge_only: bool, forget:
              confirm: Callable[[Journal], bool]) -> UndoResult | None:
     """Swap back what the last restore replaced (run again: redo), or delete it
     (``purge_only``), or drop a journal that no longer matches what is on disk
-    (``forget``, touching nothing else)."""
-    with locked_site(config, site_name, "undo", recover=not forget) as site:
-        if forget:
-            state = journal.forget(config.state_dir, site.name)
-            shown = state.current or state.rollback
-            return UndoResult(site.name, "forget", shown.restored_at if shown else None,
-                              shown.snapshot if shown else None, None, None)
+    (``forget``, touching nothing else: it works while the site folder is missing, as it
+    is when a folder of an interrupted restore was removed by hand)."""
+    if forget:
+        name, _ = select_site(config, site_name)
+        with site_lock(config.state_dir, name, "undo"):
+            state = journal.forget(config.state_dir, name)
+        shown = state.current or state.rollback
+        return UndoResult(name, "forget", shown.restored_at if shown else None,
+                          shown.snapshot if shown else None, None, None)
+    with locked_site(config, site_name, "undo") as site:
         kept = journal.read(config.state_dir, site.name).rollback
         if kept is None:
             raise ConfigError(f"nothing to undo for site '{site.name}': no restore has kept "

@@ -46,11 +46,14 @@ class DirSwap(BaseModel):
         return DirSwap(live=self.live, source=self.sink, sink=self.source, old=self.new,
                        new=self.old)
 
-    def state(self) -> State:
+    def state(self, source_optional: bool = False) -> State:
+        """Where the swap stands; with ``source_optional`` (putting it back) the built
+        folder may be gone, as when someone removed it by hand: it is scratch."""
         live, source, sink = identity(self.live), identity(self.source), identity(self.sink)
-        if live == self.old and source == self.new and sink is None:
+        built = (self.new, None) if source_optional else (self.new,)
+        if live == self.old and source in built and sink is None:
             return "before"
-        if live is None and sink == self.old and source == self.new:
+        if live is None and sink == self.old and source in built:
             return "half"
         if live == self.new and sink == self.old and source is None:
             return "after"
@@ -70,8 +73,8 @@ class DirSwap(BaseModel):
             os.rename(self.source, self.live)
 
     def revert(self) -> None:
-        """Put a half or fully applied swap back."""
-        state = self.state()
+        """Put a half or fully applied swap back (the built folder need not be there)."""
+        state = self.state(source_optional=True)
         if state == "after":
             os.rename(self.live, self.source)
             state = "half"

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict
 
 from flowsafe.faults import checkpoint
 from flowsafe.mariadb.connection import DbTarget
-from flowsafe.secret import write_private
+from flowsafe.secret import private_dirs, write_private
 from flowsafe.swap import objects
 from flowsafe.swap.folders import DirSwap, identity
 from flowsafe.swap.objects import ObjectSet
@@ -87,7 +87,7 @@ def read(state_dir: Path, site: str) -> JournalFile:
 def write(state_dir: Path, site: str, state: JournalFile) -> None:
     """Replace the journal atomically (a kill leaves the old or the new one)."""
     path = _path(state_dir, site)
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_dirs(path.parent)
     pending = path.with_name(f".journal.{os.getpid()}.tmp")
     write_private(pending, state.model_dump_json(indent=2))
     os.replace(pending, path)
@@ -153,7 +153,7 @@ def swap(state_dir: Path, entry: Journal, admin: DbTarget) -> None:
 
 def _complete(entry: Journal, admin: Callable[[], DbTarget]) -> bool:
     """Whether every part of a swap is done (then recovery finishes it)."""
-    if entry.files is not None and entry.files.state() != "after":
+    if entry.files is not None and entry.files.state(source_optional=True) != "after":
         return False
     return entry.db is None or entry.db.state(admin()) == "after"
 

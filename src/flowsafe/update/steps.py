@@ -16,6 +16,7 @@ from pathlib import Path
 from flowsafe import execute
 from flowsafe.errors import FlowsafeError
 from flowsafe.local_users import Account
+from flowsafe.secret import private_dirs
 
 STEP_TIMEOUT = 3600.0
 
@@ -35,7 +36,7 @@ class StepFailed(FlowsafeError):
 @contextmanager
 def transcript(path: Path, say: SayFn) -> Iterator[SayFn]:
     """A ``say`` that also appends each line to ``path`` (created 0600)."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_dirs(path.parent)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     try:
         def both(line: str) -> None:
