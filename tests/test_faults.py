@@ -115,6 +115,10 @@ def site(mariadb_server: PrivateServer, tmp_path_factory: pytest.TempPathFactory
     made.ok("init", "--site", str(sample.path), "--name", "itflow", "--repo", str(tmp / "repo"),
             "--state-dir", str(made.state), "--db-socket", mariadb_server.socket,
             "--db-user", "root")
+    # the pairs' prunes keep every snapshot: the restore target must outlive them (the
+    # rewritten snapshots share its time, so which of them keep_last keeps is restic's pick)
+    made.config.write_text(re.sub(r"keep_last = \d+", "keep_last = 1000",
+                                  made.config.read_text()))
     made.ok("backup", "--reason", "nightly")
     made.first = made.snapshots()[0]["id"]
     made.target_state = made.snapshot_state()
