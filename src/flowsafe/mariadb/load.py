@@ -154,16 +154,20 @@ def open_session(target: DbTarget) -> pymysql.Connection[Any]:
     return conn
 
 
+def server_error(exc: pymysql.err.MySQLError, what: str) -> ToolError:
+    """A driver error as a ToolError naming ``what`` (the server's message only: it never
+    echoes values)."""
+    number = exc.args[0] if exc.args else 0
+    message = str(exc.args[1]) if len(exc.args) > 1 else str(exc)
+    return ToolError("mariadb", number, message.splitlines()[0][:300], f"loading {what}")
+
+
 def run(conn: pymysql.Connection[Any], code: bytes, what: str) -> int:
-    """Run one statement; a server error becomes a ToolError naming ``what`` (the server's
-    message only: it never echoes values)."""
+    """Run one statement; a server error becomes a ToolError naming ``what``."""
     try:
         return int(conn.query(code))
     except pymysql.err.MySQLError as exc:
-        number = exc.args[0] if exc.args else 0
-        message = str(exc.args[1]) if len(exc.args) > 1 else str(exc)
-        raise ToolError("mariadb", number, message.splitlines()[0][:300], f"loading {what}"
-                        ) from None
+        raise server_error(exc, what) from None
 
 
 def _read_exact(reader: IO[bytes], size: int) -> bytes:
@@ -333,6 +337,8 @@ class _Loading:
             self.submit((table, None))
 
     def fail(self, error: BaseException) -> None:
+        if isinstance(error, pymysql.err.MySQLError):  # a commit, a session setting
+            error = server_error(error, "the dump (a loading session)")
         with self.lock:
             if self.error is None:
                 self.error = error
@@ -453,6 +459,8 @@ def load_dump(target: DbTarget, entries: Sequence[DumpFileEntry], source: Source
         if loading is None:
             raise VerificationError("the snapshot holds no dump header; nothing was loaded")
         graceful = True
+    except pymysql.err.MySQLError as exc:  # the control session's commits and settings
+        raise server_error(exc, "the dump (the control session)") from None
     finally:
         if loading is not None:
             loading.close(graceful)
