@@ -56,7 +56,8 @@ class Site(SiteUnderTest):
         """Scratch databases and sibling folders that a restore may leave."""
         with connect(self.server.target()) as conn, conn.cursor() as cur:
             cur.execute("SHOW DATABASES")
-            dbs = [str(r[0]) for r in cur.fetchall() if "__new_" in str(r[0])]
+            scratch = f"{self.target.database[:40]}__new_"  # this site's (restore.side_name)
+            dbs = [str(r[0]) for r in cur.fetchall() if str(r[0]).startswith(scratch)]
         dirs = [p.name for p in self.sample.path.parent.iterdir()
                 if ".flowsafe-new" in p.name or ".landing-" in p.name]
         return dbs + dirs
