@@ -278,9 +278,12 @@ def _is_assignment_to(tokens: list[Token], index: int) -> bool:
     if tokens[index].kind != "var":
         return False
     after = index + 1
-    while after < len(tokens) and tokens[after].value in _COMPOUND_OPERATORS:
+    while (after < len(tokens) and tokens[after].kind == "op"
+           and tokens[after].value in _COMPOUND_OPERATORS):
         after += 1
-    following = [token.value for token in tokens[after : after + 2]]
+    # operators only: a string whose text is '=' or '>' is a value, not half of '==' or '=>'
+    following = [token.value if token.kind == "op" else None
+                 for token in tokens[after : after + 2]]
     return following[:1] == ["="] and following[1:] not in (["="], [">"])
 
 
